@@ -85,5 +85,8 @@ const char *cli_human_size (uint64_t bytes, char *buf, size_t len);
 /* The commands. */
 extern const struct cli_command cmd_image_create;
 extern const struct cli_command cmd_image_info;
+extern const struct cli_command cmd_image_convert;
+extern const struct cli_command cmd_image_compare;
+extern const struct cli_command cmd_image_map;
 
 #endif

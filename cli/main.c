@@ -22,6 +22,9 @@ const char *program_name = "vdisk";
 static const struct cli_command *const commands[] = {
   &cmd_image_create,
   &cmd_image_info,
+  &cmd_image_convert,
+  &cmd_image_compare,
+  &cmd_image_map,
 };
 #define NR_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -75,12 +78,13 @@ cli_print_help (const struct cli_command *cmd)
     printf ("\nOptions:\n");
     for (const struct cli_option *o = cmd->options; o->name; ++o) {
       char left[64];
+      const char *sep = o->has_arg == optional_argument ? "" : " ";
       if (o->short_name)
         snprintf (left, sizeof left, "-%c, --%s%s%s", o->short_name, o->name,
-                  o->arg ? " " : "", o->arg ? o->arg : "");
+                  o->arg ? sep : "", o->arg ? o->arg : "");
       else
         snprintf (left, sizeof left, "    --%s%s%s", o->name,
-                  o->arg ? " " : "", o->arg ? o->arg : "");
+                  o->arg ? sep : "", o->arg ? o->arg : "");
       printf ("  %-28s %s\n", left, o->help);
     }
   }
@@ -106,6 +110,10 @@ cli_getopt (const struct cli_command *cmd, int argc, char **argv,
       shortopts[s++] = o->short_name;
       if (o->has_arg == required_argument)
         shortopts[s++] = ':';
+      else if (o->has_arg == optional_argument && s + 3 < sizeof shortopts) {
+        shortopts[s++] = ':';
+        shortopts[s++] = ':';
+      }
     }
     n++;
   }

@@ -9,6 +9,7 @@
 #include <vdisk/error.h>
 #include <vdisk/version.h>
 #include <vdisk/attachment.h>
+#include <vdisk/copy.h>
 #include <vdisk/image.h>
 #include <vdisk/nbd.h>
 
