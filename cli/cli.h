@@ -88,5 +88,6 @@ extern const struct cli_command cmd_image_info;
 extern const struct cli_command cmd_image_convert;
 extern const struct cli_command cmd_image_compare;
 extern const struct cli_command cmd_image_map;
+extern const struct cli_command cmd_nbd_validate;
 
 #endif

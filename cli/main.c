@@ -25,6 +25,7 @@ static const struct cli_command *const commands[] = {
   &cmd_image_convert,
   &cmd_image_compare,
   &cmd_image_map,
+  &cmd_nbd_validate,
 };
 #define NR_COMMANDS (sizeof commands / sizeof commands[0])
 
