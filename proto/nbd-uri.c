@@ -701,7 +701,7 @@ parse_query (struct parser *p, const char *q, size_t n, struct vd_nbd_uri *u)
 static int
 parse (struct parser *p, const char *uri, struct vd_nbd_uri *u)
 {
-  const char *rest, *auth_end, *path, *path_end, *query, *hash;
+  const char *rest = NULL, *auth_end, *path, *path_end, *query, *hash;
   bool have_port = false;
   const char *portp = NULL;
   size_t portn = 0, len;

@@ -27,7 +27,7 @@
 #define VD_NBD_URI_MAX_PATH     4096  /* tls-certificates, tls-psk-file */
 /* Export names, user names, TLS host names: NBD_MAX_STRING (4096). */
 
-enum vd_nbd_transport {
+enum vd_nbd_uri_transport {
   VD_NBD_TRANSPORT_TCP = 0,
   VD_NBD_TRANSPORT_UNIX = 1,
   VD_NBD_TRANSPORT_VSOCK = 2,
@@ -43,7 +43,7 @@ enum vd_nbd_tls_type {
 #define VD_NBD_VSOCK_DEFAULT_CID 2u /* VMADDR_CID_HOST */
 
 struct vd_nbd_uri {
-  int transport;                /* enum vd_nbd_transport */
+  int transport;                /* enum vd_nbd_uri_transport */
   bool tls;                     /* nbds*: TLS is required */
   char *user;                   /* userinfo (TLS user name), or NULL */
   /* TCP: host name or address without brackets; the IPv6 zone (RFC
