@@ -367,8 +367,8 @@ main (void)
     size_t n = 4097;
     char *uri = malloc (n + 32);
     CHECK (uri != NULL);
-    strcpy (uri, "nbd://example.com/");
-    memset (uri + strlen (uri), 'a', n);
+    memcpy (uri, "nbd://example.com/", 18);
+    memset (uri + 18, 'a', n);
     uri[18 + n] = '\0';
     CHECK_FAILS (vd_nbd_uri_validate (uri), EINVAL,
                  "export name is 4097 bytes long");
