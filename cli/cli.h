@@ -89,5 +89,8 @@ extern const struct cli_command cmd_image_convert;
 extern const struct cli_command cmd_image_compare;
 extern const struct cli_command cmd_image_map;
 extern const struct cli_command cmd_nbd_validate;
+extern const struct cli_command cmd_image_check;
+extern const struct cli_command cmd_image_resize;
+extern const struct cli_command cmd_image_compact;
 
 #endif

@@ -26,6 +26,9 @@ static const struct cli_command *const commands[] = {
   &cmd_image_compare,
   &cmd_image_map,
   &cmd_nbd_validate,
+  &cmd_image_check,
+  &cmd_image_resize,
+  &cmd_image_compact,
 };
 #define NR_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -101,6 +101,11 @@ struct asif {
 
 #define ASIF(a) ((struct asif *) (a))
 
+/* Check (and repair, per flags) the ASIF image in f (asif-check.c). */
+int asif_check_file (const char *path, struct vd_attachment *f,
+                     uint32_t flags, struct vd_check_result *res,
+                     vd_check_fn fn, void *ud);
+
 /* Write back all metadata (the flush procedure).  Takes the lock. */
 int asif_flush_all (struct asif *s);
 

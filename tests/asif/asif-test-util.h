@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * Copyright (C) 2026 the vdisk authors
+ *
+ * Helpers shared by the ASIF tests: a seeded PRNG, a RAW "model" disk
+ * next to an ASIF image, byte-for-byte comparison and a check wrapper.
+ */
+#ifndef VD_ASIF_TEST_UTIL_H
+#define VD_ASIF_TEST_UTIL_H
+
+#include <inttypes.h>
+
+#include "test.h"
+
+static inline uint64_t
+tu_rnd (uint64_t *st)
+{
+  uint64_t z = (*st += UINT64_C (0x9e3779b97f4a7c15));
+  z = (z ^ (z >> 30)) * UINT64_C (0xbf58476d1ce4e5b9);
+  z = (z ^ (z >> 27)) * UINT64_C (0x94d049bb133111eb);
+  return z ^ (z >> 31);
+}
+
+static inline void
+tu_fill (uint64_t *st, char *buf, size_t n)
+{
+  uint64_t x = tu_rnd (st);
+  for (size_t i = 0; i < n; ++i) {
+    if (i % 8 == 0)
+      x = tu_rnd (st);
+    buf[i] = (char) (x >> (8 * (i % 8)));
+  }
+}
+
+/* Compare [off, off + n) of two attachments; report the first mismatch. */
+static inline bool
+tu_same (struct vd_attachment *x, struct vd_attachment *y, uint64_t off,
+         uint64_t n)
+{
+  static char *bx, *by;
+  const size_t step = 4u << 20;
+
+  if (bx == NULL) {
+    bx = malloc (step);
+    by = malloc (step);
+    CHECK (bx && by);
+  }
+  while (n > 0) {
+    size_t k = n < step ? n : step;
+    CHECK (vd_attachment_pread (x, bx, k, off, 0) == 0);
+    CHECK (vd_attachment_pread (y, by, k, off, 0) == 0);
+    if (memcmp (bx, by, k) != 0) {
+      for (size_t i = 0; i < k; ++i)
+        if (bx[i] != by[i]) {
+          fprintf (stderr, "mismatch at offset %" PRIu64 ": %02x vs %02x\n",
+                   off + i, (unsigned char) bx[i], (unsigned char) by[i]);
+          break;
+        }
+      return false;
+    }
+    off += k;
+    n -= k;
+  }
+  return true;
+}
+
+static inline void
+tu_print_problem (void *ud, int kind, const char *msg)
+{
+  if (kind == VD_CHECK_CORRUPTION || ud != NULL)
+    fprintf (stderr, "check: %s: %s\n",
+             kind == VD_CHECK_CORRUPTION ? "corruption" :
+             kind == VD_CHECK_LEAK ? "leak" : "repaired", msg);
+}
+
+/* Check path; returns the result (fails the test if the check fails). */
+static inline struct vd_check_result
+tu_check (const char *path, uint32_t flags)
+{
+  struct vd_check_result r = { .struct_size = sizeof r };
+  CHECK (vd_image_check (path, flags, &r, tu_print_problem, NULL) == 0);
+  return r;
+}
+
+#endif
