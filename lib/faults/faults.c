@@ -206,6 +206,17 @@ modify (struct faults *f, struct pending *p)
         free (p->data);
       vd_error (errno, "%s: caching a write", f->a.name);
       r = -1;
+      goto out;
+    }
+    /* FUA: durable on return, as a disk with a volatile cache does it
+     * (writing back more than asked is allowed, less is not).
+     */
+    if (p->flags & VD_FLAG_FUA) {
+      for (size_t i = 0; i < f->pending.len && r == 0; ++i)
+        r = apply (f, &f->pending.ptr[i], false);
+      pending_clear (f);
+      if (r == 0)
+        r = vd_backend_flush (f->next, 0);
     }
     goto out;
   }
