@@ -23,12 +23,13 @@ tu_rnd (uint64_t *st)
 static inline void
 tu_fill (uint64_t *st, char *buf, size_t n)
 {
-  uint64_t x = tu_rnd (st);
-  for (size_t i = 0; i < n; ++i) {
-    if (i % 8 == 0)
-      x = tu_rnd (st);
-    buf[i] = (char) (x >> (8 * (i % 8)));
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x = tu_rnd (st);
+    memcpy (buf + i, &x, 8);
   }
+  for (; i < n; ++i)
+    buf[i] = (char) tu_rnd (st);
 }
 
 /* Compare [off, off + n) of two attachments; report the first mismatch. */
