@@ -904,7 +904,14 @@ write_piece (struct asif *s, const char *buf, size_t n, uint64_t v,
       else if (asif_entry_status (e) == ASIF_ST_PARTIAL) {
         struct asif_slice *sl = slice_find (s, v);
         fast = sl && all_written (sl->bits, o / B, (o + n - 1) / B);
+        if (fast && sl->dirty)
+          *meta = true;
       }
+      /* FUA on a chunk whose entry (or bits) are not on disk yet needs
+       * the metadata written back too, not just the data.
+       */
+      if (fast && table_entry_dirty (tb, pos.entry))
+        *meta = true;
       if (fast && guard_data_chunk (s, v, phys,
                                     tb->e[pos.bitmap_entry]) == -1) {
         pthread_rwlock_unlock (&s->lock);
@@ -914,7 +921,8 @@ write_piece (struct asif *s, const char *buf, size_t n, uint64_t v,
   }
   pthread_rwlock_unlock (&s->lock);
   if (fast)
-    return cpwrite (s, buf, n, chunk_off (s, phys) + o, fua);
+    return cpwrite (s, buf, n, chunk_off (s, phys) + o,
+                    fua && !*meta ? VD_FLAG_FUA : 0);
 
   pthread_rwlock_wrlock (&s->lock);
   r = write_piece_locked (s, buf, n, v, o, meta);
@@ -1432,6 +1440,7 @@ vd_asif_open (struct vd_attachment *file, const struct vd_open_options *opts)
   dirs[s->active] = NULL;
   free (dirs[0]);
   free (dirs[1]);
+  dirs[0] = dirs[1] = NULL;
   for (uint64_t t = 0; t < s->g.t; ++t) {
     const char *why = asif_check_dir_entry (s->dir[t], s->next_chunk);
     if (why) {

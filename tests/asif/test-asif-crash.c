@@ -32,7 +32,7 @@
 #include "rounding.h"
 
 #define MiB (UINT64_C (1) << 20)
-#define DISK (24 * MiB + 1024)
+#define DISK (16 * MiB + 1024)
 #define SECTORS (DISK / 512)
 
 static char path[256];
@@ -62,6 +62,9 @@ random_op (struct vd_attachment *img, uint64_t *st, bool *flushed)
   if (off + len > DISK)
     off = DISK - len;
 
+  if (getenv ("VD_CRASH_TRACE"))
+    fprintf (stderr, "op kind %" PRIu64 " off %" PRIu64 " len %" PRIu64
+             "\n", kind, off, len);
   if (kind < 12) {
     r = vd_attachment_flush (img, 0);
     if (r == 0) {
@@ -84,6 +87,8 @@ random_op (struct vd_attachment *img, uint64_t *st, bool *flushed)
     tu_fill (st, (char *) buf, len);
     r = vd_attachment_pwrite (img, buf, len, off, fua ? VD_FLAG_FUA : 0);
     memcpy (current + off, buf, len);
+    if (getenv ("VD_CRASH_TRACE"))
+      fprintf (stderr, "  write fua=%d r=%d\n", fua, r);
     if (r == 0 && fua) {
       /* Durable now: the sectors it covers whole must survive a crash. */
       memcpy (durable + off, buf, len);
@@ -218,6 +223,17 @@ main (int argc, char **argv)
   wcount = malloc (SECTORS + 1);
   CHECK (durable && current && image && buf && wcount);
   test_tmpname (path, sizeof path, "crash-asif");
+  /* Replay one failing point: VD_CRASH_ONE=SEED:CRASH_AT:MODE */
+  if (getenv ("VD_CRASH_ONE")) {
+    uint64_t s, c;
+    int m;
+    CHECK (sscanf (getenv ("VD_CRASH_ONE"), "%" SCNu64 ":%" SCNu64 ":%d",
+                   &s, &c, &m) == 3);
+    one_point (s, c, m);
+    printf ("crash point %" PRIu64 ":%" PRIu64 ":%d passes\n", s, c, m);
+    unlink (path);
+    return 0;
+  }
 
   for (uint64_t i = 0; i < points; ++i) {
     uint64_t seed = seed0 + i;
