@@ -419,9 +419,13 @@ check_pass (struct ck *c)
     report (c, VD_CHECK_CORRUPTION, "%s", vd_get_error ());
     return 1;
   }
-  if (c->g.unknown_flags)
-    report (c, VD_CHECK_CORRUPTION, "the header has non-zero flag words or "
-            "unknown fields (vdisk opens such images read-only)");
+  if (c->g.unknown_flags) {
+    /* Perhaps a newer variant (macOS 27 layers?): not ours to judge. */
+    vd_error_msg (ENOTSUP, "%s: the ASIF header has non-zero flag words or "
+                  "unknown fields; vdisk cannot check this variant (it opens "
+                  "it read-only)", c->name);
+    return -1;
+  }
   c->nchunks = c->file_size / c->g.chunk_size;
   if (c->file_size < MAX (c->g.dir_off[0], c->g.dir_off[1]) + c->g.dir_slot) {
     report (c, VD_CHECK_CORRUPTION, "the file (%" PRIu64 " bytes) ends "
