@@ -58,13 +58,15 @@ VD_API int vd_image_format_from_name (const char *name);
  * flag is given (then it is locked for writing).
  *
  * Repairs never destroy data that can still be read:
- *   VD_CHECK_REPAIR_LEAKS  truncate leaked chunks at the end of the file,
- *                          punch holes in the others, discard chunks that
- *                          hold data past the end of the disk;
+ *   VD_CHECK_REPAIR_LEAKS  discard chunks that hold data past the end of
+ *                          the disk, then compact the image (as
+ *                          vd_image_compact) so no leaked chunk is left;
+ *                          only done on an image without corruption;
  *   VD_CHECK_REPAIR_ALL    also rewrite a stale or torn inactive
  *                          directory, and turn entries that point outside
  *                          the file (unreadable anyway) into discarded
- *                          entries.
+ *                          entries; with corruption left, leaked chunks
+ *                          are only punched out (no space, still there).
  * Chunks referenced twice, invalid bitmap states and a damaged metadata
  * chunk are reported but never repaired.
  *

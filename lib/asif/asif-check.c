@@ -503,14 +503,25 @@ apply_fixes (struct ck *c, bool all)
   return n > 0 ? 1 : 0;
 }
 
-/* Release the leaked chunks the pass found: truncate the tail, punch
- * holes in the rest.
+/* Release the leaked chunks the pass found.  On an image without
+ * corruption: compact it (crash-safe; the leaks disappear from the file).
+ * Otherwise (repair all, some corruption left): truncate the tail and
+ * punch holes in the rest, which frees the space but leaves them.
  */
 static int
 release_leaks (struct ck *c)
 {
   uint64_t K = c->g.chunk_size;
 
+  if (c->corruptions == 0) {
+    uint64_t freed;
+    if (asif_compact_file (c->name, c->f, &freed) == -1)
+      return -1;
+    if (c->fn)
+      c->fn (c->ud, VD_CHECK_REPAIRED, "released the leaked chunks "
+             "(compacted the image)");
+    return 0;
+  }
   {
     uint64_t end = (c->max_ref + 1) * K;
     bool did = false;

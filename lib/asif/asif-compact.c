@@ -246,13 +246,28 @@ do_compact (struct compact *c, uint64_t *freed)
   return 0;
 }
 
+int
+asif_compact_file (const char *path, struct vd_attachment *f,
+                   uint64_t *freed)
+{
+  struct compact c = { .name = path, .f = f };
+  int r = -1;
+
+  if (load_layout (&c) == 0 && do_compact (&c, freed) == 0)
+    r = 0;
+  free (c.dir);
+  free (c.own);
+  free (c.dest);
+  free (c.buf);
+  return r;
+}
+
 VD_API int
 vd_image_compact (const char *path, uint64_t *freed)
 {
   struct vd_open_options o;
   struct vd_attachment *f;
   struct vd_check_result res = { .struct_size = sizeof res };
-  struct compact c = { .name = path };
   char magic[4] = { 0 };
   int r = -1;
 
@@ -262,7 +277,6 @@ vd_image_compact (const char *path, uint64_t *freed)
   f = vd_raw_open (path, -1, &o);
   if (f == NULL)
     return -1;
-  c.f = f;
   if (vd_backend_size (f) >= 4 && vd_backend_pread (f, magic, 4, 0, 0) == -1)
     goto out;
   if (memcmp (magic, ASIF_MAGIC, 4) != 0) {
@@ -279,16 +293,12 @@ vd_image_compact (const char *path, uint64_t *freed)
                   path, res.corruptions);
     goto out;
   }
-  if (load_layout (&c) == -1 || do_compact (&c, freed) == -1)
+  if (asif_compact_file (path, f, freed) == -1)
     goto out;
   r = 0;
  out:
   if (vd_attachment_close (f) == -1)
     r = -1;
-  free (c.dir);
-  free (c.own);
-  free (c.dest);
-  free (c.buf);
   return r;
 }
 

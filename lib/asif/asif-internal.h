@@ -106,6 +106,12 @@ int asif_check_file (const char *path, struct vd_attachment *f,
                      uint32_t flags, struct vd_check_result *res,
                      vd_check_fn fn, void *ud);
 
+/* Compact the ASIF image in f, which must be free of corruption
+ * (asif-compact.c).
+ */
+int asif_compact_file (const char *path, struct vd_attachment *f,
+                       uint64_t *freed);
+
 /* Write back all metadata (the flush procedure).  Takes the lock. */
 int asif_flush_all (struct asif *s);
 
