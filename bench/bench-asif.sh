@@ -1,0 +1,95 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# ASIF vs RAW through libvdisk (bench-asif), and vs qcow2 through
+# `qemu-img bench`, on the same file system, in one run, with the same
+# request sequence (qemu-img bench's: offset i = i * step mod size, one
+# request at a time, page cache).  Write rows start from freshly created
+# images (the first write allocates) and include a final flush.  Each
+# cell is the median of REPEAT runs; the formats alternate within a run
+# so drift hits all of them.  Prints MiB/s and the ratios ASIF/RAW and
+# ASIF/qcow2.
+#
+# usage: bench/bench-asif.sh [BUILDDIR]
+#   env: SEQ_COUNT (1024 x 1 MiB) RND_COUNT (16384 x 4 KiB) REPEAT (3) DIR
+set -euo pipefail
+build=${1:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+bench="$top/$build/bench/bench-asif"
+vdisk="$top/$build/cli/vdisk"
+seq_count=${SEQ_COUNT:-1024}
+rnd_count=${RND_COUNT:-16384}
+repeat=${REPEAT:-3}
+dir=${DIR:-$top/$build/bench}
+command -v qemu-img >/dev/null || { echo "qemu-img is required" >&2; exit 1; }
+command -v jq >/dev/null || { echo "jq is required" >&2; exit 1; }
+mkdir -p "$dir"
+work=$(mktemp -d "$dir/bench-asif.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+seq_size=$((seq_count * 1048576))          # the sequential region
+rnd_size=$((64 * 1024 * 1048576))         # 64 GiB: random first touches
+step=$((4096 * 7919))                     # odd multiple of 4 KiB: scattered
+
+median () { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+fresh ()  # fmt size -> path
+{
+    local f=$work/img.$1
+    rm -f "$f"
+    case $1 in
+        raw) "$vdisk" image create blank --format RAW --size "$2" "$f" ;;
+        asif) "$vdisk" image create blank --format ASIF --size "$2" "$f" ;;
+        qcow2) qemu-img create -q -f qcow2 "$f" "$2" ;;
+    esac
+    echo "$f"
+}
+
+# run FMT RW BS COUNT STEP FLUSH(0/1) PATH -> MiB/s
+run ()
+{
+    local fmt=$1 rw=$2 bs=$3 count=$4 st=$5 fl=$6 path=$7 secs
+    if [ "$fmt" = qcow2 ]; then
+        local w=() f=()
+        [ "$rw" = write ] && w=(-w)
+        [ "$fl" = 1 ] && f=(--flush-interval="$count")
+        secs=$(qemu-img bench -f qcow2 -t writeback -d 1 -c "$count" \
+                 -s "$bs" -S "$st" "${w[@]}" "${f[@]}" "$path" |
+               sed -n 's/^Run completed in \([0-9.]*\) seconds.*/\1/p')
+        awk -v c="$count" -v b="$bs" -v s="$secs" 'BEGIN {print c*b/s/1048576}'
+    else
+        local f=()
+        [ "$fl" = 1 ] && f=(--flush)
+        "$bench" --rw "$rw" --bs "$bs" --count "$count" --step "$st" \
+            "${f[@]}" "$path" | jq '.MiBps'
+    fi
+}
+
+declare -A res
+rows=(seqwrite-1M-first seqread-1M randread-4K randwrite-4K-first randwrite-4K-over)
+for ((i = 0; i < repeat; i++)); do
+    for fmt in raw asif qcow2; do
+        # Sequential region, written once from scratch, then read.
+        p=$(fresh $fmt $seq_size)
+        res[seqwrite-1M-first,$fmt]+="$(run $fmt write 1048576 $seq_count 1048576 1 "$p") "
+        res[seqread-1M,$fmt]+="$(run $fmt read 1048576 $seq_count 1048576 0 "$p") "
+        res[randread-4K,$fmt]+="$(run $fmt read 4096 $rnd_count $step 0 "$p") "
+        res[randwrite-4K-over,$fmt]+="$(run $fmt write 4096 $rnd_count $step 1 "$p") "
+        rm -f "$p"
+        # Scattered first touches over a large empty disk.
+        p=$(fresh $fmt $rnd_size)
+        res[randwrite-4K-first,$fmt]+="$(run $fmt write 4096 $rnd_count $step 1 "$p") "
+        rm -f "$p"
+    done
+done
+
+printf '%-20s %10s %10s %10s %9s %10s\n' workload "RAW MiB/s" "ASIF" "qcow2" ASIF/RAW ASIF/qcow2
+for r in "${rows[@]}"; do
+    raw=$(printf '%s\n' ${res[$r,raw]} | median)
+    asif=$(printf '%s\n' ${res[$r,asif]} | median)
+    qcow=$(printf '%s\n' ${res[$r,qcow2]} | median)
+    printf '%-20s %10.1f %10.1f %10.1f %9.2f %10.2f\n' "$r" "$raw" "$asif" "$qcow" \
+        "$(awk -v a="$asif" -v b="$raw" 'BEGIN {print a / b}')" \
+        "$(awk -v a="$asif" -v b="$qcow" 'BEGIN {print a / b}')"
+done
+echo "(seq: $seq_count x 1 MiB; random: $rnd_count x 4 KiB, step $step bytes;" \
+     "repeat $repeat; page cache; load average: $(cut -d' ' -f1-3 /proc/loadavg))"
