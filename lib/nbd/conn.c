@@ -130,6 +130,17 @@ fail_all (struct vd_nbd_conn *c)
     cmd->ranges = NULL;
     cmd->done (cmd);
   }
+  while ((cmd = c->pre_head) != NULL) {
+    c->pre_head = cmd->next;
+    cmd->next = NULL;
+    c->nr_pre--;
+    vd_nbd_cmd_set_error (cmd, c->err ? c->err : ESHUTDOWN, "%s",
+                          c->errmsg[0] ? c->errmsg
+                          : "the connection was closed");
+    cmd->recoverable = c->recoverable || c->err == 0;
+    cmd->done (cmd);
+  }
+  c->pre_tail = NULL;
   while ((cmd = c->txq_head) != NULL) {
     c->txq_head = cmd->next;
     cmd->next = NULL;
@@ -201,7 +212,7 @@ vd_nbd_conn_dead (const struct vd_nbd_conn *c)
 uint32_t
 vd_nbd_conn_busy (const struct vd_nbd_conn *c)
 {
-  return c->in_flight;
+  return c->in_flight + c->nr_pre;
 }
 
 /* Receiving. */
@@ -480,6 +491,17 @@ vd_nbd_conn_submit (struct vd_nbd_conn *c, struct vd_nbd_cmd *cmd)
   uint32_t slot;
 
   vd_nbd_cmd_reset (cmd);
+  if (c->state != VD_NBD_STATE_READY && c->state != VD_NBD_STATE_DEAD &&
+      !c->disc_requested) {
+    /* The header depends on what the handshake negotiates. */
+    if (c->pre_tail)
+      c->pre_tail->next = cmd;
+    else
+      c->pre_head = cmd;
+    c->pre_tail = cmd;
+    c->nr_pre++;
+    return;
+  }
   if (c->state != VD_NBD_STATE_READY || c->shutdown_seen ||
       c->disc_requested) {
     fail_now (c, cmd);
@@ -619,9 +641,17 @@ vd_nbd_conn_enter_ready (struct vd_nbd_conn *c)
   c->opt = NULL;
   c->opt_cap = c->opt_len = c->opt_pos = 0;
   c->state = VD_NBD_STATE_READY;
-  c->tx_state = c->txq_head ? VD_NBD_STATE_ISSUE_SEND
-    : VD_NBD_STATE_ISSUE_IDLE;
+  c->tx_state = VD_NBD_STATE_ISSUE_IDLE;
   c->rx_state = VD_NBD_STATE_REPLY_START;
+  while (c->pre_head) {
+    struct vd_nbd_cmd *cmd = c->pre_head;
+    c->pre_head = cmd->next;
+    if (c->pre_head == NULL)
+      c->pre_tail = NULL;
+    c->nr_pre--;
+    cmd->next = NULL;
+    vd_nbd_conn_submit (c, cmd);
+  }
 }
 
 /* The dispatcher. */

@@ -245,6 +245,9 @@ struct vd_nbd_conn {
   uint64_t data_off, data_len, data_pos; /* READ payload being read */
 
   /* Commands. */
+  struct vd_nbd_cmd *pre_head, *pre_tail; /* submitted during the
+                                            handshake, sent after it */
+  uint32_t nr_pre;
   struct vd_nbd_cmd *txq_head, *txq_tail; /* to send, in order */
   struct vd_nbd_cmd **slots;    /* in flight, by slot */
   uint32_t nr_slots;
@@ -276,8 +279,9 @@ short vd_nbd_conn_events (struct vd_nbd_conn *c);
 
 bool vd_nbd_conn_ready (const struct vd_nbd_conn *c);  /* transmission */
 bool vd_nbd_conn_dead (const struct vd_nbd_conn *c);
-/* Queue a command (transmission phase only; fails it at once, through
- * done, if the connection is dead or draining).
+/* Queue a command.  During the handshake it waits and goes out once the
+ * handshake is done (in submission order); if the connection is dead or
+ * draining it fails at once, through done.
  */
 void vd_nbd_conn_submit (struct vd_nbd_conn *c, struct vd_nbd_cmd *cmd);
 /* Ask for a soft disconnect: NBD_CMD_DISC once everything queued is

@@ -88,6 +88,7 @@ struct vd_nbd_rc {
   bool leader;                  /* a caller is reconnecting */
   int64_t window_start;         /* 0: no window open */
   int64_t backoff;
+  unsigned reconnects;          /* successful ones in the open window */
   uint64_t rand;
   char last_msg[VD_NBD_ERRMSG_LEN];     /* why the connection was lost */
   int fail_err;
@@ -201,6 +202,7 @@ req_done (struct vd_nbd_cmd *cmd)
     if (req->gen == rc->gen && rc->state == RC_CONNECTED) {
       rc->window_start = 0;
       rc->backoff = BACKOFF_FIRST;
+      rc->reconnects = 0;
     }
   }
   pthread_cond_broadcast (&rc->cond);
@@ -292,6 +294,30 @@ same_export (const struct vd_nbd_export_info *a,
   return false;
 }
 
+/* The message when the window is over. */
+static void
+window_over (struct vd_nbd_rc *rc, bool first, unsigned attempts,
+             const char *last, int *err, char *msg, size_t msglen)
+{
+  unsigned reconnects;
+
+  pthread_mutex_lock (&rc->lock);
+  reconnects = rc->reconnects;
+  pthread_mutex_unlock (&rc->lock);
+  *err = ETIMEDOUT;
+  if (attempts == 0 && reconnects > 0)
+    snprintf (msg, msglen, "the NBD server completed no request for %.3g s "
+              "after the connection was lost, despite %u reconnection%s "
+              "(last error: %s)", (double) rc->timeout / 1e9, reconnects,
+              reconnects == 1 ? "" : "s", last);
+  else
+    snprintf (msg, msglen, "%s the NBD server within %.3g s (%u attempt%s; "
+              "last error: %s)",
+              first ? "could not connect to" : "could not reconnect to",
+              (double) rc->timeout / 1e9, attempts,
+              attempts == 1 ? "" : "s", last);
+}
+
 /* Connect with retries until window_end.  Lock NOT held.  Returns the
  * client, or NULL with *err and msg (the reason to fail for good).
  */
@@ -331,12 +357,7 @@ connect_loop (struct vd_nbd_rc *rc, int64_t window_start, const char *lost,
         rc->backoff *= 2;
       pthread_mutex_unlock (&rc->lock);
       if (now + delay >= window_end) {
-        *err = ETIMEDOUT;
-        snprintf (msg, msglen, "%s the NBD server within %.3g s (%u "
-                  "attempt%s; last error: %s)",
-                  first ? "could not connect to" : "could not reconnect to",
-                  (double) rc->timeout / 1e9, attempts,
-                  attempts == 1 ? "" : "s", last);
+        window_over (rc, first, attempts, last, err, msg, msglen);
         return NULL;
       }
       if (delay > 0)
@@ -363,12 +384,7 @@ connect_loop (struct vd_nbd_rc *rc, int64_t window_start, const char *lost,
       return NULL;
     }
     if (vd_nbd_now () >= window_end) {
-      *err = ETIMEDOUT;
-      snprintf (msg, msglen, "%s the NBD server within %.3g s (%u attempt%s; "
-                "last error: %s)",
-                first ? "could not connect to" : "could not reconnect to",
-                (double) rc->timeout / 1e9, attempts, attempts == 1 ? "" : "s",
-                last);
+      window_over (rc, first, attempts, last, err, msg, msglen);
       return NULL;
     }
   }
@@ -475,7 +491,10 @@ reconnect_locked (struct vd_nbd_rc *rc)
   if (!replayed && rc->state == RC_CONNECTED) {
     rc->window_start = 0;
     rc->backoff = BACKOFF_FIRST;
+    rc->reconnects = 0;
   }
+  else
+    rc->reconnects++;
   pthread_cond_broadcast (&rc->cond);
   pthread_mutex_unlock (&rc->lock);
   vd_attachment_emit_event (rc->a, VD_EVENT_CONNECTED, 0, NULL);

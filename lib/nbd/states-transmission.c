@@ -187,6 +187,13 @@ wire_error (struct vd_nbd_cmd *cmd, uint32_t nbd_error, const char *msg,
       *p = '?';
   if (has_offset)
     snprintf (where, sizeof where, " at offset %" PRIu64, offset);
+  if (nbd_error == NBD_ESHUTDOWN) {
+    vd_nbd_cmd_set_error (cmd, err, "the server is shutting down (it "
+                          "failed %s%s with NBD_ESHUTDOWN%s%s)",
+                          vd_nbd_cmd_name (cmd->type), where,
+                          n > 0 ? ": " : "", text);
+    return;
+  }
   if (n > 0)
     vd_nbd_cmd_set_error (cmd, err, "the server failed %s%s: %s (%s)",
                           vd_nbd_cmd_name (cmd->type), where, text,
