@@ -272,6 +272,63 @@ copy_data (struct worker *w, uint64_t off, uint64_t len)
   return 0;
 }
 
+/* Round data extents out to whole units of gran (the target's preferred
+ * block: an ASIF chunk, a file system block), shrinking the zero extents
+ * around them.  A unit that holds any data is then written whole, so a
+ * chunked target allocates full chunks (no partial-chunk bitmaps) and no
+ * unit is written twice.  The segment [off, end) is gran-aligned except
+ * at the end of the disk.
+ */
+static void
+widen_data_extents (struct worker *w, uint64_t off, uint64_t end)
+{
+  struct ext_vector *v = &w->src_ext;
+  uint64_t gran = w->c->gran;
+  size_t out = 0;
+
+  for (size_t i = 0; i < v->len; ++i) {
+    struct ext e = v->ptr[i];
+    uint64_t e_end = e.offset + e.length;
+
+    if (!(e.state & VD_STATE_ZERO)) {
+      e.offset = MAX (off, ROUND_DOWN (e.offset, gran));
+      e_end = MIN (end, ROUND_UP (e_end, gran));
+      /* Eat into (or swallow) the zero extents before it; merge with a
+       * data extent it reaches.
+       */
+      while (out > 0) {
+        struct ext *prev = &v->ptr[out - 1];
+        uint64_t prev_end = prev->offset + prev->length;
+        if (!(prev->state & VD_STATE_ZERO)) {
+          if (e.offset <= prev_end) {
+            prev->length = MAX (prev_end, e_end) - prev->offset;
+            goto next;
+          }
+          break;
+        }
+        if (e.offset >= prev_end)
+          break;
+        if (e.offset <= prev->offset) {
+          out--;
+          continue;
+        }
+        prev->length = e.offset - prev->offset;
+        break;
+      }
+    }
+    else if (out > 0 && !(v->ptr[out - 1].state & VD_STATE_ZERO))
+      /* A zero extent starts where the (widened) data before it ends. */
+      e.offset = MAX (e.offset, v->ptr[out - 1].offset +
+                      v->ptr[out - 1].length);
+    if (e_end <= e.offset)
+      continue;
+    e.length = e_end - e.offset;
+    v->ptr[out++] = e;
+  next:;
+  }
+  v->len = out;
+}
+
 static int
 copy_segment (struct worker *w, uint64_t off, uint64_t end)
 {
@@ -285,6 +342,7 @@ copy_segment (struct worker *w, uint64_t off, uint64_t end)
   }
   if (get_extents (w->src, off, end, &w->src_ext) == -1)
     return -1;
+  widen_data_extents (w, off, end);
   for (size_t i = 0; i < w->src_ext.len && !atomic_load (&c->stop); ++i) {
     const struct ext e = w->src_ext.ptr[i];
     if (e.state & VD_STATE_ZERO) {

@@ -90,4 +90,27 @@ if [ "$(id -u)" = 0 ] && losetup --version >/dev/null 2>&1; then
         cmp src.img "$dev2" || fail "copy to a block device"
     fi
 fi
+# RAW -> ASIF -> RAW: byte-identical; the ASIF target holds at most one
+# chunk more per data run than the data itself (4 runs in src.img: the
+# 3 MiB at 5 MiB, the 12 KiB at ~15.6 MiB, the zero run is not data, the
+# last 4 bytes).
+vdisk image convert -O asif src.img rt.asif
+vdisk image check rt.asif >/dev/null || fail "the converted ASIF image does not pass check"
+vdisk image compare src.img rt.asif >/dev/null || fail "RAW -> ASIF changed the data"
+data=$(vdisk image info --json rt.asif | jq '.asif."data-size"')
+runs=3
+[ "$data" -le $(( (3*1024*1024 + 12*1024 + 4) + runs * 1024*1024 )) ] || fail "ASIF target too big: $data bytes of data"
+[ "$(vdisk image info --json rt.asif | jq '.asif."partial-chunks"')" = 0 ] || fail "partial chunks written"
+vdisk image convert rt.asif rt.img
+qemu-img compare -f raw -F raw src.img rt.img >/dev/null || fail "ASIF -> RAW changed the data"
+[ $(( $(stat -c %b rt.img) * 512 )) -le $(( (3*1024 + 12 + 4 + 16) * 1024 )) ] || fail "RAW from ASIF is not sparse"
+# The .asif suffix picks the format; the map of an ASIF image is exact.
+vdisk image convert src.img auto.asif
+[ "$(vdisk image info --json auto.asif | jq -r .format)" = asif ] || fail ".asif suffix"
+vdisk image map --json auto.asif | jq -e '[.[] | select(.data)] | map(.length) | add == 5242880' >/dev/null \
+    || fail "ASIF map: $(vdisk image map --json auto.asif)"
+# An ASIF target needs a size in whole 512-byte blocks.
+truncate -s 1000 odd.img
+set +e; out=$(vdisk image convert -O asif odd.img odd.asif 2>&1); rc=$?; set -e
+[ $rc = 1 ] && grep -q "512-byte" <<<"$out" && [ ! -e odd.asif ] || fail "odd size to ASIF: $rc $out"
 echo "test-convert-cli: OK"
