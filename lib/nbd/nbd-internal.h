@@ -375,6 +375,9 @@ struct vd_nbd_req {
   uint64_t seq;                 /* journal order */
   uint64_t gen;                 /* connection it was submitted to */
   int state;                    /* private to reconnect.c */
+  pthread_cond_t cond;          /* its caller waits here (one condition
+                                   per request: a completion wakes only
+                                   its own caller) */
   struct vd_nbd_req *prev, *next; /* journal links */
 };
 

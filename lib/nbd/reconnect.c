@@ -79,7 +79,6 @@ struct vd_nbd_rc {
   uint32_t hs_flags;
 
   pthread_mutex_t lock;
-  pthread_cond_t cond;
   int state;
   struct vd_nbd_client *client;
   uint64_t gen;                 /* generation of client */
@@ -112,13 +111,6 @@ vd_nbd_rc_new (const struct vd_nbd_rc_params *p)
     rc->timeout = 1000000;
   rc->hs_flags = p->hs_flags;
   pthread_mutex_init (&rc->lock, NULL);
-  {
-    pthread_condattr_t ca;
-    pthread_condattr_init (&ca);
-    pthread_condattr_setclock (&ca, CLOCK_MONOTONIC);
-    pthread_cond_init (&rc->cond, &ca);
-    pthread_condattr_destroy (&ca);
-  }
   rc->state = RC_NEW;
   rc->backoff = BACKOFF_FIRST;
   rc->rand = (uint64_t) vd_nbd_now () ^ (uint64_t) (uintptr_t) rc;
@@ -171,6 +163,16 @@ journal_remove (struct vd_nbd_rc *rc, struct vd_nbd_req *req)
   req->prev = req->next = NULL;
 }
 
+/* Wake every waiting caller (lock held): the state changed, one of them
+ * may have to lead a reconnection, or all have an answer.
+ */
+static void
+wake_all (struct vd_nbd_rc *rc)
+{
+  for (struct vd_nbd_req *r = rc->head; r; r = r->next)
+    pthread_cond_signal (&r->cond);
+}
+
 /* The connection of generation gen is broken (lock held). */
 static void
 broken (struct vd_nbd_rc *rc, uint64_t gen, const char *why)
@@ -181,7 +183,7 @@ broken (struct vd_nbd_rc *rc, uint64_t gen, const char *why)
   if (rc->window_start == 0)
     rc->window_start = vd_nbd_now ();
   snprintf (rc->last_msg, sizeof rc->last_msg, "%s", why);
-  pthread_cond_broadcast (&rc->cond);
+  wake_all (rc);
 }
 
 /* Called by the I/O thread of the client the request went to. */
@@ -205,7 +207,7 @@ req_done (struct vd_nbd_cmd *cmd)
       rc->reconnects = 0;
     }
   }
-  pthread_cond_broadcast (&rc->cond);
+  pthread_cond_signal (&req->cond);
   pthread_mutex_unlock (&rc->lock);
 }
 
@@ -237,6 +239,7 @@ vd_nbd_rc_submit (struct vd_nbd_rc *rc, struct vd_nbd_req *req)
 {
   req->rc = rc;
   req->prev = req->next = NULL;
+  pthread_cond_init (&req->cond, NULL);
   pthread_mutex_lock (&rc->lock);
   journal_append (rc, req);
   if (rc->state == RC_FAILED)
@@ -405,7 +408,7 @@ fail_locked (struct vd_nbd_rc *rc, int err, const char *msg)
   for (struct vd_nbd_req *r = rc->head; r; r = r->next)
     if (r->state != REQ_DONE)
       fail_req (r, err, rc->fail_msg);
-  pthread_cond_broadcast (&rc->cond);
+  wake_all (rc);
   return true;
 }
 
@@ -495,7 +498,7 @@ reconnect_locked (struct vd_nbd_rc *rc)
   }
   else
     rc->reconnects++;
-  pthread_cond_broadcast (&rc->cond);
+  wake_all (rc);
   pthread_mutex_unlock (&rc->lock);
   vd_attachment_emit_event (rc->a, VD_EVENT_CONNECTED, 0, NULL);
   pthread_mutex_lock (&rc->lock);
@@ -514,10 +517,11 @@ vd_nbd_rc_wait (struct vd_nbd_rc *rc, struct vd_nbd_req *req)
       reconnect_locked (rc);
       continue;
     }
-    pthread_cond_wait (&rc->cond, &rc->lock);
+    pthread_cond_wait (&req->cond, &rc->lock);
   }
   journal_remove (rc, req);
   pthread_mutex_unlock (&rc->lock);
+  pthread_cond_destroy (&req->cond);
   r = req->cmd.err ? -1 : 0;
   return r;
 }
@@ -528,7 +532,6 @@ vd_nbd_rc_free (struct vd_nbd_rc *rc)
   if (rc == NULL)
     return;
   vd_nbd_client_close (rc->client);
-  pthread_cond_destroy (&rc->cond);
   pthread_mutex_destroy (&rc->lock);
   free (rc);
 }

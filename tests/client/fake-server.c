@@ -154,7 +154,8 @@ handle_option (struct conn *c, uint32_t opt, unsigned char *data,
     }
     if (mr.name_len != strlen (cfg->export_name) ||
         memcmp (mr.name, cfg->export_name, mr.name_len) != 0)
-      violation (s, "SET_META_CONTEXT for another export");
+      /* No such export: no context (GO will say why). */
+      return opt_reply (c, opt, NBD_REP_ACK, NULL, 0);
     {
       size_t pos = 0;
       const char *q;
