@@ -92,5 +92,6 @@ extern const struct cli_command cmd_nbd_validate;
 extern const struct cli_command cmd_image_check;
 extern const struct cli_command cmd_image_resize;
 extern const struct cli_command cmd_image_compact;
+extern const struct cli_command cmd_serve;
 
 #endif

@@ -29,6 +29,7 @@ static const struct cli_command *const commands[] = {
   &cmd_image_check,
   &cmd_image_resize,
   &cmd_image_compact,
+  &cmd_serve,
 };
 #define NR_COMMANDS (sizeof commands / sizeof commands[0])
 
