@@ -343,6 +343,8 @@ recv_option (struct conn *c, double deadline, unsigned *nr_options)
     else if (errno == ETIMEDOUT)
       conn_log (c, "handshake not finished within %g seconds: "
                 "disconnecting", c->s->cfg.handshake_timeout);
+    else if (errno == ECONNRESET)
+      conn_debug (c, 1, "client reset the connection");
     else if (errno != ESHUTDOWN)
       conn_log (c, "reading an option: %m");
     return HS_CLOSE;
@@ -490,10 +492,12 @@ handshake (struct conn *c)
       if (conn_read_full (c, buf, VD_NBD_CLIENT_FLAGS_SIZE, deadline,
                           "client flags") == -1) {
         if (errno == ETIMEDOUT)
-          conn_log (c, "no client flags within %g seconds: disconnecting",
-                    limit);
+          conn_log (c, "handshake not finished within %g seconds (no "
+                    "client flags): disconnecting", limit);
         else if (errno == 0)
           conn_debug (c, 1, "disconnected before sending client flags");
+        else if (errno == ECONNRESET)
+          conn_debug (c, 1, "client reset the connection");
         else if (errno != ESHUTDOWN)
           conn_log (c, "reading client flags: %m");
         st = HS_CLOSE;

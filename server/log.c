@@ -44,6 +44,8 @@ srv_log (struct server *s, const char *fmt, ...)
 {
   va_list args;
 
+  if (s->cfg.verbose < 0)
+    return;
   va_start (args, fmt);
   emit ("", fmt, args);
   va_end (args);
@@ -55,6 +57,8 @@ conn_log (struct conn *c, const char *fmt, ...)
   char prefix[160];
   va_list args;
 
+  if (c->s->cfg.verbose < 0)
+    return;                     /* silenced (fuzzing) */
   snprintf (prefix, sizeof prefix, "client #%llu %s: ",
             (unsigned long long) c->id, c->peer ? c->peer : "?");
   va_start (args, fmt);

@@ -113,7 +113,7 @@ srv_find_export (struct server *s, const char *name, size_t len)
 {
   for (size_t i = 0; i < s->nr_exports; ++i)
     if (strlen (s->exports[i].name) == len &&
-        memcmp (s->exports[i].name, name, len) == 0)
+        (len == 0 || memcmp (s->exports[i].name, name, len) == 0))
       return &s->exports[i];
   if (len == 0 && s->nr_exports > 0)
     return &s->exports[0];      /* the default export */

@@ -37,7 +37,8 @@ struct vd_server_config {
   double drain_timeout;         /* seconds to wait on shutdown for a
                                    client to take its last replies;
                                    0 = default (10) */
-  int verbose;                  /* 0: errors and rejected requests;
+  int verbose;                  /* -1: nothing (fuzzing);
+                                   0: errors and rejected requests;
                                    1: + connections; 2: + options and
                                    every request */
   bool inline_io;               /* run short requests on the connection

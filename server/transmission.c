@@ -778,7 +778,10 @@ check_recv (struct conn *c, ssize_t r)
   }
   if (errno == EAGAIN || errno == EWOULDBLOCK)
     return 0;
-  conn_log (c, "reading requests: %m");
+  if (errno == ECONNRESET)
+    conn_debug (c, 1, "client reset the connection");
+  else
+    conn_log (c, "reading requests: %m");
   c->reading_done = true;
   return -1;
 }

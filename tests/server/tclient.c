@@ -20,8 +20,8 @@
 #include "tclient.h"
 #include "byte-order.h"
 
-unsigned tc_last_data_chunks, tc_last_hole_chunks;
-static uint64_t next_cookie = 1000;
+_Thread_local unsigned tc_last_data_chunks, tc_last_hole_chunks;
+static _Atomic uint64_t next_cookie = 1000;
 
 static int
 fail (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
@@ -218,22 +218,34 @@ int64_t
 tc_option (struct tclient *c, uint32_t option, const void *data,
            uint32_t len, tc_reply_fn fn, void *ud)
 {
-  static unsigned char buf[65536];
+  /* Not static: the stress test negotiates from many threads. */
+  const size_t cap = 65536;
+  unsigned char *buf = malloc (cap);
   struct vd_nbd_option_reply r;
+  int64_t ret = -1;
 
+  if (buf == NULL)
+    return fail ("out of memory");
   if (tc_send_option (c, option, data, len) == -1)
-    return -1;
+    goto out;
   for (;;) {
-    if (tc_read_option_reply (c, &r, buf, sizeof buf - 1) == -1)
-      return -1;
-    if (r.option != option)
-      return fail ("reply for option %" PRIu32 ", expected %" PRIu32,
-                   r.option, option);
-    if (r.type == NBD_REP_ACK || NBD_REP_IS_ERR (r.type))
-      return r.type;
+    if (tc_read_option_reply (c, &r, buf, cap - 1) == -1)
+      goto out;
+    if (r.option != option) {
+      fail ("reply for option %" PRIu32 ", expected %" PRIu32, r.option,
+            option);
+      goto out;
+    }
+    if (r.type == NBD_REP_ACK || NBD_REP_IS_ERR (r.type)) {
+      ret = r.type;
+      goto out;
+    }
     if (fn)
       fn (ud, &r, buf);
   }
+ out:
+  free (buf);
+  return ret;
 }
 
 struct go_state {

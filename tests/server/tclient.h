@@ -103,7 +103,7 @@ int tc_block_status (struct tclient *c, uint64_t len, uint64_t off,
                      uint16_t flags, uint64_t *lengths, uint64_t *status,
                      size_t cap, size_t *nr, char *err_msg);
 /* Statistics of the last tc_pread: chunks seen by type. */
-extern unsigned tc_last_data_chunks, tc_last_hole_chunks;
+extern _Thread_local unsigned tc_last_data_chunks, tc_last_hole_chunks;
 
 int tc_disconnect (struct tclient *c);
 

@@ -1,0 +1,211 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# vdisk serve against nbdkit (file plugin) and qemu-nbd, side by side, in
+# one run, on the same files, with the same clients:
+#   - sequential 1 MiB reads and writes with nbdcopy, 1 and 4 connections
+#   - 4 KiB random reads and writes with fio's nbd engine (libnbd), queue
+#     depth 1 and 16
+# over TCP and a unix socket, on a RAW file (vdisk, nbdkit, qemu-nbd), and
+# vdisk-ASIF against qemu-nbd on qcow2 (when this build has ASIF); then
+# the peak RSS of each server with 32 clients.  Prints a Markdown table
+# with the ratio of vdisk to the faster peer on each row.
+#
+#   bench/bench-serve.sh [BUILDDIR]
+# Environment: BENCH_SECONDS (fio run time, default 10), BENCH_SIZE
+# (default 1G), BENCH_DIR (work directory, default BUILDDIR/bench-serve;
+# must not be tmpfs), BENCH_REPEAT (nbdcopy runs per row, best kept,
+# default 3), BENCH_ONLY (e.g. "tcp" or "unix" to run one transport).
+set -euo pipefail
+build=${1:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+vdisk="$top/$build/cli/vdisk"
+secs=${BENCH_SECONDS:-10}
+size=${BENCH_SIZE:-1G}
+repeat=${BENCH_REPEAT:-3}
+dir=${BENCH_DIR:-$top/$build/bench-serve}
+only=${BENCH_ONLY:-}
+mkdir -p "$dir"
+cd "$dir"
+for t in nbdkit qemu-nbd qemu-img nbdcopy fio nbdinfo python3; do
+    command -v $t >/dev/null || { echo "bench-serve: $t is missing (scripts/install-deps.sh)" >&2; exit 1; }
+done
+[ -x "$vdisk" ] || { echo "bench-serve: build first ($vdisk)" >&2; exit 1; }
+fio --enghelp=nbd >/dev/null 2>&1 || { echo "bench-serve: fio has no nbd engine" >&2; exit 1; }
+
+pid=
+cleanup () { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -f "$dir"/*.sock; }
+trap cleanup EXIT
+
+bytes=$(python3 -c "import sys; u={'K':1<<10,'M':1<<20,'G':1<<30}; s=sys.argv[1]; print(int(s[:-1])*u[s[-1]] if s[-1] in u else int(s))" "$size")
+echo "# bench-serve: $(date -u +%F\ %T) UTC, $(nproc) CPUs, $(uname -r), size $size, fio ${secs}s" >&2
+echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)" >&2
+
+# Source data (random, so nothing is skipped as zero) and the targets.
+if [ ! -f src.raw ] || [ "$(stat -c %s src.raw)" != "$bytes" ]; then
+    head -c "$bytes" /dev/urandom > src.raw
+fi
+cp --sparse=never src.raw disk.raw
+has_asif=0
+if "$vdisk" image create blank --fs none --format ASIF --size "$bytes" probe.asif >/dev/null 2>&1; then
+    has_asif=1
+    rm -f probe.asif
+fi
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+uri=
+
+# start SERVER TRANSPORT: sets pid and uri.
+start () {
+    local server=$1 transport=$2 sock=$dir/s.sock addr
+    rm -f "$sock"
+    if [ "$transport" = unix ]; then
+        uri="nbd+unix:///?socket=$sock"
+    else
+        uri="nbd://127.0.0.1:$port/"
+    fi
+    case "$server" in
+        vdisk|vdisk-asif)
+            local img=disk.raw
+            [ "$server" = vdisk-asif ] && img=disk.asif
+            if [ "$transport" = unix ]; then
+                "$vdisk" serve --socket "$sock" "$img" 2>>serve.log &
+            else
+                "$vdisk" serve --port "$port" "$img" 2>>serve.log &
+            fi ;;
+        nbdkit)
+            if [ "$transport" = unix ]; then
+                nbdkit -f -U "$sock" file disk.raw &
+            else
+                nbdkit -f -i 127.0.0.1 -p "$port" file disk.raw &
+            fi ;;
+        qemu-nbd|qemu-nbd-qcow2)
+            local fmt=raw img=disk.raw
+            [ "$server" = qemu-nbd-qcow2 ] && { fmt=qcow2; img=disk.qcow2; }
+            if [ "$transport" = unix ]; then
+                qemu-nbd -t -f "$fmt" -e 64 -k "$sock" "$img" &
+            else
+                qemu-nbd -t -f "$fmt" -e 64 -b 127.0.0.1 -p "$port" "$img" &
+            fi ;;
+    esac
+    pid=$!
+    for _ in $(seq 100); do
+        nbdinfo --size "$uri" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "bench-serve: $server did not start" >&2
+    exit 1
+}
+stop () { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=; }
+
+now () { date +%s.%N; }
+# Best of $repeat nbdcopy runs, in MiB/s.
+copy_rate () {
+    local best=0 t0 t1 r
+    for _ in $(seq "$repeat"); do
+        t0=$(now)
+        "$@" >/dev/null
+        t1=$(now)
+        r=$(python3 -c "print('%.0f' % ($bytes / 1048576 / ($t1 - $t0)))")
+        [ "$r" -gt "$best" ] && best=$r
+    done
+    echo "$best"
+}
+fio_iops () {
+    local rw=$1 qd=$2
+    fio --name=bench --ioengine=nbd --uri="$uri" --rw="$rw" --bs=4k \
+        --iodepth="$qd" --runtime="$secs" --time_based --size="$size" \
+        --randrepeat=0 --output-format=json 2>/dev/null \
+      | python3 -c 'import json,sys; t=sys.stdin.read(); j=json.loads(t[t.index("{"):])["jobs"][0]; print("%.0f" % (j["read"]["iops"] + j["write"]["iops"]))'
+}
+
+declare -A R
+tests="seq-read-1 seq-read-4 seq-write-1 seq-write-4 rand-read-qd1 rand-read-qd16 rand-write-qd1 rand-write-qd16"
+
+measure () {
+    local server=$1 transport=$2 key
+    start "$server" "$transport"
+    local mc
+    mc=$(nbdinfo --json "$uri" | python3 -c 'import json,sys; print(json.load(sys.stdin)["exports"][0]["can_multi_conn"])')
+    echo "## $server $transport (can_multi_conn=$mc)" >&2
+    key="$server/$transport"
+    R[$key/seq-read-1]=$(copy_rate nbdcopy --connections=1 --request-size=1048576 "$uri" null:)
+    R[$key/seq-read-4]=$(copy_rate nbdcopy --connections=4 --request-size=1048576 "$uri" null:)
+    R[$key/seq-write-1]=$(copy_rate nbdcopy --connections=1 --request-size=1048576 src.raw "$uri")
+    R[$key/seq-write-4]=$(copy_rate nbdcopy --connections=4 --request-size=1048576 src.raw "$uri")
+    R[$key/rand-read-qd1]=$(fio_iops randread 1)
+    R[$key/rand-read-qd16]=$(fio_iops randread 16)
+    R[$key/rand-write-qd1]=$(fio_iops randwrite 1)
+    R[$key/rand-write-qd16]=$(fio_iops randwrite 16)
+    for t in $tests; do echo "   $t: ${R[$key/$t]}" >&2; done
+    stop
+}
+
+rss_32 () {
+    local server=$1 hwm
+    start "$server" unix
+    fio --name=rss --ioengine=nbd --uri="$uri" --rw=randrw --bs=4k --iodepth=4 \
+        --numjobs=32 --runtime=5 --time_based --size="$size" --group_reporting \
+        >/dev/null 2>&1
+    hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+    stop
+    echo $(( hwm / 1024 ))
+}
+
+transports="tcp unix"
+[ -n "$only" ] && transports=$only
+for transport in $transports; do
+    for server in vdisk nbdkit qemu-nbd; do
+        measure "$server" "$transport"
+    done
+done
+if [ $has_asif = 1 ]; then
+    rm -f disk.asif disk.qcow2
+    "$vdisk" image create blank --fs none --format ASIF --size "$bytes" disk.asif >/dev/null
+    qemu-img create -q -f qcow2 disk.qcow2 "$bytes"
+    for server in vdisk-asif qemu-nbd-qcow2; do
+        start "$server" unix
+        nbdcopy --connections=1 src.raw "$uri"   # allocate everything
+        stop
+    done
+    for transport in $transports; do
+        for server in vdisk-asif qemu-nbd-qcow2; do
+            measure "$server" "$transport"
+        done
+    done
+fi
+declare -A RSS
+for server in vdisk nbdkit qemu-nbd; do
+    RSS[$server]=$(rss_32 "$server")
+done
+
+unit () { case $1 in seq-*) echo "MiB/s" ;; *) echo "IOPS" ;; esac; }
+ratio () { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print('%.2f' % (a/b) if b else 'n/a')" "$1" "$2"; }
+
+echo
+echo "| transport | test | unit | vdisk | nbdkit | qemu-nbd | vdisk / best peer |"
+echo "|---|---|---|---:|---:|---:|---:|"
+for transport in $transports; do
+    for t in $tests; do
+        v=${R[vdisk/$transport/$t]} k=${R[nbdkit/$transport/$t]} q=${R[qemu-nbd/$transport/$t]}
+        best=$(( k > q ? k : q ))
+        echo "| $transport | $t | $(unit $t) | $v | $k | $q | $(ratio "$v" "$best") |"
+    done
+done
+if [ $has_asif = 1 ]; then
+    echo
+    echo "| transport | test | unit | vdisk ASIF | qemu-nbd qcow2 | ratio |"
+    echo "|---|---|---|---:|---:|---:|"
+    for transport in $transports; do
+        for t in $tests; do
+            v=${R[vdisk-asif/$transport/$t]} q=${R[qemu-nbd-qcow2/$transport/$t]}
+            echo "| $transport | $t | $(unit $t) | $v | $q | $(ratio "$v" "$q") |"
+        done
+    done
+else
+    echo
+    echo "(this build has no ASIF: the ASIF rows were skipped)"
+fi
+echo
+echo "| peak RSS, 32 clients (fio randrw 4k QD4 x 32 jobs) | vdisk | nbdkit | qemu-nbd |"
+echo "|---|---:|---:|---:|"
+echo "| MiB | ${RSS[vdisk]} | ${RSS[nbdkit]} | ${RSS[qemu-nbd]} |"

@@ -1,0 +1,46 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# 32 concurrent clients with mixed I/O (writes, reads, trims, zeroes,
+# block status, cache, flush; simple, structured and extended headers)
+# against one export, every byte verified by the clients and, after a
+# clean shutdown, in the image itself; meanwhile slow clients (requests
+# but never reads the replies) and dead ones (connect, say nothing) must
+# not hold anyone up.  Once with inline I/O, once with the pool only.
+# Longer runs: STRESS_SECONDS (the slow suite sets it).
+. "$top_srcdir/tests/functions.sh"
+. "$top_srcdir/tests/server/serve-functions.sh"
+requires nbdcopy --version
+cd "$tmpdir"
+secs=${STRESS_SECONDS:-3}
+
+for fmt in $(formats); do
+    for mode in inline pool; do
+        echo "== $fmt, $mode"
+        make_image "$fmt" "disk.$fmt" 256MiB
+        extra=()
+        [ $mode = pool ] && extra=(--no-inline-io)
+        serve pid --socket "$tmpdir/s.sock" --port 0 --threads 8 "${extra[@]}" "disk.$fmt"
+        "$STRESS" "$tmpdir/s.sock" --clients 32 --seconds "$secs" --depth 8 \
+            --slow 2 --dead 2 --max-latency 20 --expect expect.img --seed $RANDOM \
+            || { tail -20 "$serve_log"; fail "stress clients failed"; }
+        echo "peak RSS of the server: $(grep VmHWM /proc/$pid/status)"
+        stop_serve "$pid"
+        if [ "$fmt" = raw ]; then
+            cmp disk.raw expect.img || fail "image differs from what the clients wrote"
+        else
+            serve pid --read-only --socket "$tmpdir/s.sock" "disk.$fmt"
+            nbdcopy "$serve_uri" back.raw
+            stop_serve "$pid"
+            cmp back.raw expect.img || fail "image differs from what the clients wrote"
+            rm -f back.raw
+        fi
+        rm -f expect.img
+    done
+    # TCP, a few clients, deeper queues, on a fresh image.
+    make_image "$fmt" "disk.$fmt" 64MiB
+    serve pid --port 0 "disk.$fmt"
+    hostport=${serve_uri#nbd://}; hostport=${hostport%/}
+    "$STRESS" "$hostport" --clients 4 --seconds 1 --depth 16 || fail "TCP stress"
+    stop_serve "$pid"
+done
+echo "test-serve-stress: OK"
