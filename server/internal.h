@@ -81,7 +81,7 @@ struct out_item {
   const void *data;             /* may be NULL */
   size_t data_len;
   size_t sent;                  /* bytes of hdr+data already sent */
-  void *owner;                  /* free()d when this item is done */
+  void *owner;                  /* srv_buf_free()d when this item is done */
   uint64_t release_bytes;       /* accounting released when done */
   uint32_t release_reqs;
 };
@@ -243,6 +243,13 @@ void out_queue (struct conn *c, struct out_item *chain);
 int out_flush_locked (struct conn *c);
 bool out_pending (struct conn *c);
 void out_drop_locked (struct conn *c);
+/* buf.c: buffers for payloads and replies (large ones are recycled).
+ * Everything stored in out_item.owner comes from here.
+ */
+void *srv_buf_alloc (size_t size);
+void srv_buf_free (void *p);
+void srv_buf_cache_drop (void);
+
 /* Release accounting for work that produced no queued reply. */
 void conn_release (struct conn *c, uint64_t bytes, uint32_t reqs);
 

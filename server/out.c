@@ -60,7 +60,7 @@ static void
 item_done (struct conn *c, struct out_item *it)
 {
   release_locked (c, it->release_bytes, it->release_reqs);
-  free (it->owner);
+  srv_buf_free (it->owner);
   free (it);
 }
 

@@ -857,6 +857,7 @@ vd_server_free (struct vd_server *vs)
     return 0;
   if (s->pool_started)
     pool_stop (&s->pool);
+  srv_buf_cache_drop ();
   for (size_t i = 0; i < s->nr_listeners; ++i) {
     if (s->listeners[i].fd >= 0)
       close (s->listeners[i].fd);

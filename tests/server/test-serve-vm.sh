@@ -19,12 +19,8 @@ MiB=1048576
 
 combos="raw:tcp asif:unix"
 [ "${VM_ALL:-0}" = 1 ] && combos="raw:tcp raw:unix asif:tcp asif:unix"
-have=$(formats)
 for combo in $combos; do
     fmt=${combo%:*} transport=${combo#*:}
-    if ! grep -qx "$fmt" <<<"$have"; then
-        fail "this build cannot create $fmt images"
-    fi
     name=$fmt-$transport
     echo "== $name"
     make_image "$fmt" "disk.$fmt" 64MiB
