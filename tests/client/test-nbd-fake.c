@@ -438,8 +438,11 @@ main (void)
     parallel (a, src, 2 * MiB, 32768, false);
     CHECK (vd_attachment_flush (a, 0) == 0);
     parallel (a, src, 2 * MiB, 49152, true);
+    /* About 110 requests; with reorder the server takes up to 16 in a
+     * batch before it drops, so at least 5 connections.
+     */
     printf ("drop every 7: %d connections\n", nr_connected);
-    CHECK (nr_connected > 10 && nr_failed == 0);
+    CHECK (nr_connected >= 5 && nr_failed == 0);
     CHECK (vd_attachment_close (a) == 0);
     no_violations (&s);
     fake_stop (&s);
