@@ -67,7 +67,7 @@ start_server ()   # name
         ;;
     vdisk-serve)
         truncate -s "${mib}M" "$img"
-        if [ "$transport" = tcp ]; then where=(--bind 127.0.0.1 --port "$port"); else where=(--unix "$sock"); fi
+        if [ "$transport" = tcp ]; then where=(-b 127.0.0.1 -p "$port"); else where=(-s "$sock"); fi
         "$vdisk" serve "${where[@]}" "$img" &
         ;;
     esac
