@@ -379,8 +379,8 @@ do_write (struct vhost_blk *b, struct vhost_iov *iov, unsigned niov,
     off += n;
     len -= n;
   }
-  /* Write-through, as QEMU does it: a flush after the write (one flush
-   * for the whole request, rather than FUA on each chunk).
+  /* Write-through, as QEMU does it: a flush once the data is written
+   * (one flush for the whole request, rather than FUA on each chunk).
    */
   if (wt && vd_attachment_flush (b->a, 0) == -1)
     return status_from_errno (b);

@@ -126,7 +126,7 @@ uint64_t vhost_dev_protocol_features (const struct vhost_dev *d);
 
 /* Apply message m, which came with fds[0..nfds) (now owned by d: kept
  * or closed, also on failure).  If a reply must be sent, it is built in
- * reply (room for VHOST_USER_HDR_SIZE + VHOST_USER_MAX_PAYLOAD bytes)
+ * reply (room for VHOST_USER_HDR_SIZE + VHOST_MSG_MAX_PAYLOAD bytes)
  * and *reply_len is its length, else 0.  Returns 0 on success; 1 when
  * the message failed (raised) and the reply tells the front end so;
  * -1 (raised) when it failed and the session must end, because the
@@ -141,12 +141,15 @@ typedef void (*vhost_submit_fn) (void *opaque, struct vhost_req *r);
 /* Take every request the driver made available on q (unless q is
  * disabled or broken), walk its chain and pass it to submit (which owns
  * it from then on).  Malformed chains are failed here.  Then ask for
- * the next kick.  Returns the number of requests submitted, or -1 if
- * the ring turned out to be corrupt (q is then broken: its error
- * eventfd was signalled and it takes nothing until restarted).
+ * the next kick.  If run_inline is not NULL, a request that turns out
+ * to be the only one in flight is passed to run_inline instead, which
+ * executes it at once (vhost_req_execute) on the calling thread; the
+ * ring is then looked at again.  Returns the number of requests taken,
+ * or -1 if the ring turned out to be corrupt (q is then broken: its
+ * error eventfd was signalled and it takes nothing until restarted).
  */
 int vhost_queue_process (struct vhost_queue *q, vhost_submit_fn submit,
-                         void *opaque);
+                         vhost_submit_fn run_inline, void *opaque);
 
 /* Execute r with bounce buffer bb, put it on the used ring, interrupt
  * the driver if it wants, and free r.

@@ -51,6 +51,7 @@ struct qrunner {
   pthread_t thread;
   int wake_fd;                  /* eventfd: stop or look at the ring */
   atomic_bool stop;
+  struct vhost_bounce bounce;   /* for requests run on this thread */
 };
 
 struct pool {
@@ -251,6 +252,23 @@ drain_eventfd (int fd)
   while (r == -1 && errno == EINTR);
 }
 
+/* A request the queue thread runs itself (see vhost_queue_process). */
+static void
+run_inline (void *opaque, struct vhost_req *r)
+{
+  struct qrunner *qr = opaque;
+
+  vhost_req_execute (r, &qr->bounce);
+}
+
+static void
+submit (void *opaque, struct vhost_req *r)
+{
+  struct qrunner *qr = opaque;
+
+  pool_submit (&qr->e->pool, r);
+}
+
 static void *
 queue_thread (void *arg)
 {
@@ -258,7 +276,7 @@ queue_thread (void *arg)
   struct vhost_queue *q = qr->q;
 
   /* Requests may already be waiting (a ring restarted after a stop). */
-  vhost_queue_process (q, pool_submit, &qr->e->pool);
+  vhost_queue_process (q, submit, run_inline, qr);
   for (;;) {
     struct pollfd pfd[2] = {
       { .fd = q->kick_fd, .events = POLLIN },
@@ -283,8 +301,9 @@ queue_thread (void *arg)
       drain_eventfd (q->kick_fd);
     if (pfd[1].revents & POLLIN)
       drain_eventfd (qr->wake_fd);
-    vhost_queue_process (q, pool_submit, &qr->e->pool);
+    vhost_queue_process (q, submit, run_inline, qr);
   }
+  vhost_bounce_free (&qr->bounce);
   return NULL;
 }
 
@@ -401,7 +420,7 @@ recv_full (struct vhost_export *e, int conn, uint8_t *buf, size_t len,
   while (got < len) {
     union {
       struct cmsghdr h;
-      char buf[CMSG_SPACE (VHOST_USER_MAX_FDS * sizeof (int))];
+      char buf[CMSG_SPACE (VHOST_MSG_MAX_FDS * sizeof (int))];
     } control;
     struct iovec iov = { buf + got, len - got };
     struct msghdr mh = {
@@ -432,7 +451,7 @@ recv_full (struct vhost_export *e, int conn, uint8_t *buf, size_t len,
       for (size_t i = 0; i < k; ++i) {
         int fd;
         memcpy (&fd, CMSG_DATA (c) + i * sizeof (int), sizeof fd);
-        if (*nfds < VHOST_USER_MAX_FDS)
+        if (*nfds < VHOST_MSG_MAX_FDS)
           fds[(*nfds)++] = fd;
         else
           close (fd);
@@ -441,7 +460,7 @@ recv_full (struct vhost_export *e, int conn, uint8_t *buf, size_t len,
     if (mh.msg_flags & MSG_CTRUNC) {
       vd_error_msg (EPROTO, "%s: the front end sent more than %d file "
                     "descriptors with one message", e->socket_path,
-                    VHOST_USER_MAX_FDS);
+                    VHOST_MSG_MAX_FDS);
       return -1;
     }
     if (n == 0) {
@@ -478,8 +497,8 @@ static void
 session (struct vhost_export *e, int conn)
 {
   static const size_t max_reply = VHOST_USER_HDR_SIZE +
-    VHOST_USER_MAX_PAYLOAD;
-  uint8_t *payload = malloc (VHOST_USER_MAX_PAYLOAD);
+    VHOST_MSG_MAX_PAYLOAD;
+  uint8_t *payload = malloc (VHOST_MSG_MAX_PAYLOAD);
   uint8_t *reply = malloc (max_reply);
 
   atomic_fetch_add (&e->sessions, 1);
@@ -492,7 +511,7 @@ session (struct vhost_export *e, int conn)
 
   for (;;) {
     uint8_t hdr[VHOST_USER_HDR_SIZE];
-    int fds[VHOST_USER_MAX_FDS];
+    int fds[VHOST_MSG_MAX_FDS];
     size_t nfds = 0, reply_len;
     struct vhost_msg m;
     int r;

@@ -100,11 +100,11 @@ vhost_msg_parse_header (const uint8_t *hdr, struct vhost_msg *m)
                   vhost_msg_name (m->request));
     return -1;
   }
-  if (m->size > VHOST_USER_MAX_PAYLOAD) {
+  if (m->size > VHOST_MSG_MAX_PAYLOAD) {
     vd_error_msg (EPROTO, "vhost-user message %s has a %" PRIu32 "-byte "
                   "payload (at most %d accepted)",
                   vhost_msg_name (m->request), m->size,
-                  VHOST_USER_MAX_PAYLOAD);
+                  VHOST_MSG_MAX_PAYLOAD);
     return -1;
   }
   return 0;

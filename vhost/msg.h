@@ -19,9 +19,9 @@
 /* Largest payload we accept: the biggest message we handle is a memory
  * table with 8 regions (264 bytes) or a config access (268).
  */
-#define VHOST_USER_MAX_PAYLOAD 4096
+#define VHOST_MSG_MAX_PAYLOAD 4096
 /* Most descriptors one message may carry (a memory table's). */
-#define VHOST_USER_MAX_FDS     VHOST_MEMORY_BASELINE_NREGIONS
+#define VHOST_MSG_MAX_FDS     VHOST_MEMORY_BASELINE_NREGIONS
 
 struct vhost_msg_region {
   uint64_t gpa, size, uva, mmap_offset;
@@ -59,7 +59,7 @@ struct vhost_msg {
 
 /* Decode the 12-byte header.  0, or -1 (raised) when the version is
  * wrong, the reply bit is set or the payload is larger than
- * VHOST_USER_MAX_PAYLOAD.
+ * VHOST_MSG_MAX_PAYLOAD.
  */
 int vhost_msg_parse_header (const uint8_t *hdr, struct vhost_msg *m);
 

@@ -75,9 +75,10 @@ ring_broken (struct vhost_queue *q, const char *why)
 
 int
 vhost_queue_process (struct vhost_queue *q, vhost_submit_fn submit,
-                     void *opaque)
+                     vhost_submit_fn run_inline, void *opaque)
 {
   const char *why = NULL;
+  struct vhost_req *held = NULL;
   int submitted = 0;
 
   if (atomic_load (&q->broken) ||
@@ -89,16 +90,34 @@ vhost_queue_process (struct vhost_queue *q, vhost_submit_fn submit,
 
     virtq_set_notification (&q->vq, false);
     if (virtq_pending (&q->vq, &n, &why) == -1)
-      return ring_broken (q, why);
+      goto broken;
     if (n == 0) {
       /* Ask for a kick, then look once more: buffers made available
        * before the driver saw our request would get no kick.
        */
       virtq_set_notification (&q->vq, true);
       if (virtq_pending (&q->vq, &n, &why) == -1)
-        return ring_broken (q, why);
-      if (n == 0)
+        goto broken;
+    }
+    if (n == 0) {
+      bool alone;
+
+      if (held == NULL)
         return submitted;
+      /* The last request taken: when it is the only one in flight (a
+       * guest waiting for each request before the next), run it here
+       * and save two thread hand-offs; otherwise the pool runs it.
+       * Either way look at the ring again afterwards.
+       */
+      pthread_mutex_lock (&q->lock);
+      alone = q->inflight == 1;
+      pthread_mutex_unlock (&q->lock);
+      if (run_inline && alone)
+        run_inline (opaque, held);
+      else
+        submit (opaque, held);
+      held = NULL;
+      continue;
     }
 
     while (n-- > 0) {
@@ -111,10 +130,11 @@ vhost_queue_process (struct vhost_queue *q, vhost_submit_fn submit,
       unsigned nseg;
 
       if (virtq_pop (&q->vq, &head, &why) == -1)
-        return ring_broken (q, why);
-      if (atomic_exchange (&q->busy[head], 1) != 0)
-        return ring_broken (q, "a descriptor chain was made available "
-                            "again while in flight");
+        goto broken;
+      if (atomic_exchange (&q->busy[head], 1) != 0) {
+        why = "a descriptor chain was made available again while in flight";
+        goto broken;
+      }
       atomic_fetch_add (&q->requests, 1);
       if (virtq_walk (&q->vq, head, &c, &why) == -1) {
         bad_request (q, head, why);
@@ -137,7 +157,9 @@ vhost_queue_process (struct vhost_queue *q, vhost_submit_fn submit,
       pthread_mutex_lock (&q->lock);
       q->inflight++;
       pthread_mutex_unlock (&q->lock);
-      submit (opaque, r);
+      if (held)
+        submit (opaque, held);
+      held = r;
       submitted++;
       continue;
 
@@ -149,6 +171,12 @@ vhost_queue_process (struct vhost_queue *q, vhost_submit_fn submit,
       pthread_mutex_unlock (&q->lock);
     }
   }
+
+ broken:
+  /* Requests taken before the corruption was found are still valid. */
+  if (held)
+    submit (opaque, held);
+  return ring_broken (q, why);
 }
 
 void

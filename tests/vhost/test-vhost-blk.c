@@ -733,6 +733,7 @@ test_notifications (void)
 
   /* With EVENT_IDX. */
   standard_connect (&vu);
+  vu.manual_used_event = true;
   CHECK (vu.features & F (VIRTIO_RING_F_EVENT_IDX));
   q = &vu.q[0];
   d = vu_alloc_b (&vu, 4096, 4096);

@@ -477,6 +477,20 @@ vu_free_chain (struct vu *vu, unsigned qi, uint16_t head)
   q->chain_len[head] = 0;
 }
 
+bool
+vu_kick_needed (struct vu *vu, unsigned qi, uint16_t old_avail)
+{
+  struct vu_queue *q = &vu->q[qi];
+  uint16_t ev, new_idx = q->avail_idx;
+
+  if (!(vu->features & (UINT64_C (1) << VIRTIO_RING_F_EVENT_IDX)))
+    return !(le16toh (*(volatile uint16_t *) q->used) & VIRTQ_USED_F_NO_NOTIFY);
+  __atomic_thread_fence (__ATOMIC_SEQ_CST);
+  ev = le16toh (__atomic_load_n ((uint16_t *) (q->used + 4 + 8 * (size_t) q->num),
+                                 __ATOMIC_ACQUIRE));
+  return (uint16_t) (new_idx - ev - 1) < (uint16_t) (new_idx - old_avail);
+}
+
 void
 vu_kick (struct vu *vu, unsigned qi)
 {
@@ -506,6 +520,17 @@ vu_wait_used (struct vu *vu, unsigned qi, uint16_t *head, uint32_t *len,
     if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >
         timeout_ms)
       return 0;
+    if ((vu->features & (UINT64_C (1) << VIRTIO_RING_F_EVENT_IDX)) &&
+        !vu->manual_used_event) {
+      /* As a driver re-enabling callbacks: interrupt me at the next
+       * used entry, then look again (the entry may have come meanwhile).
+       */
+      le16w (q->avail + 4 + 2 * (size_t) q->num, q->used_seen);
+      __atomic_thread_fence (__ATOMIC_SEQ_CST);
+      if (le16toh (__atomic_load_n ((uint16_t *) (q->used + 2),
+                                    __ATOMIC_ACQUIRE)) != q->used_seen)
+        continue;
+    }
     {
       struct pollfd pfd = { .fd = q->call_fd, .events = POLLIN };
       poll (&pfd, q->call_fd >= 0 ? 1 : 0, 5);

@@ -56,6 +56,8 @@ struct vu {
   uint64_t features;            /* negotiated */
   uint64_t protocol_features;
   bool reply_ack;
+  bool manual_used_event;       /* tests set used_event themselves; else
+                                   vu_wait_used asks for the next entry */
   unsigned nqueues;
   struct vu_queue q[VU_MAX_QUEUES];
 };
@@ -129,6 +131,11 @@ void vu_desc_chain (struct vu *vu, unsigned qi, uint16_t head,
                     const uint16_t *idx, unsigned n);
 void vu_publish (struct vu *vu, unsigned qi, uint16_t head);
 void vu_kick (struct vu *vu, unsigned qi);
+/* Whether the device asked for a kick for the entries published since
+ * the available index was old_avail (EVENT_IDX or NO_NOTIFY), as a
+ * driver decides.
+ */
+bool vu_kick_needed (struct vu *vu, unsigned qi, uint16_t old_avail);
 /* Wait up to timeout_ms for a used entry; 1 with *head and *len, 0 on
  * timeout.
  */
