@@ -8,7 +8,8 @@
  *
  *   vhost-serve-helper [--read-only] [--serial S] [--num-queues N]
  *                      [--caching MODE] [--sync MODE] [--verbose]
- *                      [--fail-writes-after N] SOCKET SPEC
+ *                      [--fail-writes-after N] [--timeout SECONDS]
+ *                      SOCKET SPEC
  *
  * Exit status 0 when the export stopped cleanly (final flush included).
  */
@@ -33,6 +34,7 @@ main (int argc, char **argv)
     { "sync", required_argument, NULL, 'y' },
     { "verbose", no_argument, NULL, 'v' },
     { "fail-writes-after", required_argument, NULL, 'f' },
+    { "timeout", required_argument, NULL, 't' },
     { NULL },
   };
   struct vhost_export_options o = { 0 };
@@ -53,6 +55,7 @@ main (int argc, char **argv)
     case 'y': CHECK ((oo.sync_mode = vd_sync_mode_from_name (optarg)) >= 0); break;
     case 'v': o.verbose = true; break;
     case 'f': fail_after = strtoull (optarg, NULL, 10); break;
+    case 't': oo.timeout = strtod (optarg, NULL); break;
     default: fprintf (stderr, "usage: see the source\n"); return 2;
     }
   }
