@@ -24,6 +24,7 @@
 #include "cli.h"
 #include "parse.h"
 #include "server.h"
+#include "serve-vhost.h"
 
 static const struct cli_option options[] = {
   { "export", 'e', required_argument, "NAME=IMAGE[,OPT...]",
@@ -53,6 +54,7 @@ static const struct cli_option options[] = {
     "time a client has to finish the handshake (default 10)" },
   { "no-inline-io", 0, no_argument, NULL,
     "run every request on the worker pool" },
+  CLI_SERVE_VHOST_OPTIONS,
   { "verbose", 'v', no_argument, NULL,
     "log connections (twice: options and requests)" },
   { NULL }
@@ -206,6 +208,7 @@ run (const struct cli_command *cmd, int argc, char **argv)
   const char *pid_file = NULL, *description = NULL;
   bool stdio = false, print_uri = false;
   int i, status = EXIT_ERROR, activated = 0;
+  struct cli_serve_vhost vh = { 0 };
 
   cli_open_opts_init (&co);
   vd_server_config_init (&cfg);
@@ -234,6 +237,8 @@ run (const struct cli_command *cmd, int argc, char **argv)
       continue;
     }
     r = cli_open_opts_apply (&co, cmd, name, arg);
+    if (r == 0)
+      r = cli_serve_vhost_option (&vh, cmd, name, arg);
     if (r == -1) {
       status = EXIT_USAGE;
       goto out;
@@ -303,6 +308,11 @@ run (const struct cli_command *cmd, int argc, char **argv)
       cfg.verbose++;
   }
 
+  if (cli_serve_vhost_check (&vh, cmd, argc - optind, stdio,
+                             description != NULL) == -1) {
+    status = EXIT_USAGE;
+    goto out;
+  }
   if (optind < argc - 1) {
     status = cli_usage_error (cmd, "too many arguments (use --export "
                               "NAME=IMAGE for more exports)");
@@ -331,6 +341,23 @@ run (const struct cli_command *cmd, int argc, char **argv)
     const char *a = specs[k].image;
     if (parse_export (cmd, a, &co, &specs[k]) == -1) {
       status = EXIT_USAGE;
+      goto out;
+    }
+  }
+
+  /* --vhost-user-blk: IMAGE is a vhost-user-blk disk; NBD serves only
+   * the --export images, if any.
+   */
+  if (vh.socket) {
+    if (cli_serve_vhost_start (&vh, argv[optind], &co, cfg.verbose > 0,
+                               nr_specs == 0) == -1)
+      goto out;
+    optind++;
+    if (nr_specs == 0) {
+      if (pid_file && write_pid_file (pid_file) == -1)
+        goto out;
+      cli_serve_vhost_wait ();
+      status = EXIT_OK;
       goto out;
     }
   }
@@ -414,6 +441,8 @@ run (const struct cli_command *cmd, int argc, char **argv)
     if (vd_server_free (s) == -1 && status == EXIT_OK)
       status = EXIT_ERROR;
   }
+  if (cli_serve_vhost_stop (&vh) == -1 && status == EXIT_OK)
+    status = EXIT_ERROR;
   if (pid_file && status != EXIT_USAGE)
     unlink (pid_file);
   for (size_t k = 0; k < nr_specs; ++k)

@@ -23,8 +23,7 @@ head -c $((24 * MiB)) /dev/urandom | dd of="$raw" bs=1M seek=16 conv=notrunc sta
 vdisk image convert -O asif "$raw" "$img" || fail "making the ASIF image failed"
 vdisk image info "$img" | grep -q '^format: asif' || fail "$img is not ASIF"
 
-# shellcheck disable=SC2086
-start_bg spid $VHOST_SERVE --serial vdisk-guest-asif "$sock" "$img"
+start_bg spid "$VDISK" serve --vhost-user-blk "$sock" --serial vdisk-guest-asif "$img"
 wait_for_socket "$sock" 30
 
 # shellcheck disable=SC2046

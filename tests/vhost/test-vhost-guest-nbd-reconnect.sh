@@ -36,8 +36,7 @@ kill_nbdkit ()
 cleanup_fn kill_nbdkit
 start_nbdkit
 
-# shellcheck disable=SC2086
-start_bg spid $VHOST_SERVE "$sock" "nbd+unix:///?socket=$nbd_sock"
+start_bg spid "$VDISK" serve --vhost-user-blk "$sock" "nbd+unix:///?socket=$nbd_sock"
 wait_for_socket "$sock" 30
 
 # The guest runs in the background; the host watches its progress and

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # A real Linux guest (qemu -accel tcg, -device vhost-user-blk-pci) on a
-# RAW image served by vdisk's vhost-user-blk export.  The guest reads
+# RAW image served by `vdisk serve --vhost-user-blk`.  The guest reads
 # what the host seeded, writes a pattern with fsync, drops its caches,
 # reads the pattern back with O_DIRECT, then discards (blkdiscard),
 # zeroes (blkdiscard -z: WRITE_ZEROES) and punches (fallocate -p:
@@ -25,8 +25,7 @@ dd if="$tmpdir/seed" of="$img" conv=notrunc status=none
 # that never arrives leaves it visible.
 head -c $((24 * MiB)) /dev/urandom | dd of="$img" bs=1M seek=16 conv=notrunc status=none
 
-# shellcheck disable=SC2086
-start_bg spid $VHOST_SERVE --serial "$serial" "$sock" "$img"
+start_bg spid "$VDISK" serve --vhost-user-blk "$sock" --serial "$serial" "$img"
 wait_for_socket "$sock" 30
 
 # shellcheck disable=SC2046
