@@ -1,10 +1,52 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  * Copyright (C) 2026 the vdisk authors
  *
- * NBD client attachments.  An NBD attachment is opened with
- * vd_attachment_open ("nbd://...", opts); see <vdisk/attachment.h> for
- * the timeout, sync mode (VD_SYNC_FULL or VD_SYNC_NONE), forced read-only
- * (VD_OPEN_READ_ONLY) and connection events.
+ * NBD client attachments (Apple's VZNetworkBlockDeviceStorageDeviceAttachment).
+ * An NBD attachment is opened with vd_attachment_open ("nbd://...", opts)
+ * and used like any other attachment.  What is particular to it:
+ *
+ *  - URIs: nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH,
+ *    nbd+vsock://CID[:PORT]/EXPORT (NetworkBlockDevice/nbd doc/uri.md).
+ *    nbds URIs are refused at open ("TLS is not supported yet"): vdisk
+ *    never connects without encryption to a URI that asks for it.
+ *  - Lazy: open parses the URI and never touches the network; the
+ *    connection is made by vd_attachment_start or the first call that
+ *    needs the export.  A failed start is final (every later call fails).
+ *    Close flushes (VD_SYNC_FULL) and disconnects (NBD_CMD_DISC).
+ *  - opts->timeout (seconds, default VD_NBD_DEFAULT_TIMEOUT = 30) bounds:
+ *    each connection attempt; a connection with requests outstanding
+ *    that moves no byte for that long (it is then dropped and replaced);
+ *    and the reconnection window.  After a connection is lost, a caller
+ *    has its answer or an error within the timeout; a server that
+ *    accepts connections but never answers costs at most two timeouts.
+ *    At start, a server that refuses connections is retried for the
+ *    timeout too (so a VM and its server may start together).
+ *  - Reconnection: on a lost connection (reset, refused, EOF, timeout,
+ *    garbage from the server, the server's ESHUTDOWN) the attachment
+ *    reconnects with exponential backoff and replays every request that
+ *    was in flight, in order: callers see no error and no write is lost.
+ *    The export must keep its size, flags and block sizes, else the
+ *    attachment fails (ESTALE).  Errors the server reports for a request
+ *    (EIO, ENOSPC, EINVAL, EPERM) reach the caller with the server's
+ *    message.
+ *  - opts->events: VD_EVENT_CONNECTED after the first connection and
+ *    every reconnection; VD_EVENT_FAILED exactly once when the
+ *    attachment fails for good (the window ran out: ETIMEDOUT; the export
+ *    changed: ESTALE; no such export: ENOENT; ...), after which every
+ *    call fails with ESHUTDOWN.
+ *  - opts->sync_mode: VD_SYNC_FULL forwards flushes and FUA to the
+ *    server (FUA as a flush after the write when the server has only
+ *    FLUSH); VD_SYNC_NONE drops them; VD_SYNC_FSYNC means FULL.
+ *  - VD_OPEN_READ_ONLY (Apple's forcedReadOnly): writes fail with EROFS
+ *    and nothing is sent, whatever the server allows.
+ *  - Any offset and length work: with a server that has a minimum block
+ *    size, unaligned writes are read-modify-written; requests larger than
+ *    the server's maximum payload are split.
+ *  - Thread safety: one connection carries the requests of any number of
+ *    threads (an I/O thread drives it; replies complete in any order).
+ *  - vd_attachment_get_properties adds "nbd.*" keys (transport, export,
+ *    negotiated features, block sizes, connections made).
+ * docs/internals/client-state-machine.md has the details.
  */
 #ifndef VDISK_NBD_H
 #define VDISK_NBD_H

@@ -78,7 +78,7 @@ cleanup_fn "kill $client"
 # fourth may hit a server still starting.
 RANDOM=${VD_SEED:-$$}
 echo "seed ${VD_SEED:-$$}"
-nconn () { grep -c ' connected$' "$tmpdir/events" 2>/dev/null || true; }
+nconn () { local n; n=$(grep -c ' connected$' "$tmpdir/events" 2>/dev/null) || true; echo "${n:-0}"; }
 hits=0
 base=0          # connections made before this server instance started
 for (( i = 1; i <= kills; i++ )); do
