@@ -821,13 +821,14 @@ vd_nbd_open (const char *uri, const struct vd_open_options *opts)
   o.caching_mode = VD_CACHING_UNCACHED;
   if (vd_attachment_init (&na->a, &nbd_ops, uri, &o) == -1)
     goto fail_early;
-  na->timeout = o.timeout;
+  na->timeout = o.timeout > 0 ? (o.timeout > 1e8 ? 1e8 : o.timeout)
+    : VD_NBD_DEFAULT_TIMEOUT;   /* as reconnect.c clamps it */
   na->sync_full = o.sync_mode == VD_SYNC_FULL;
   na->mb = 1;
   pthread_mutex_init (&na->rmw_lock, NULL);
   pthread_cond_init (&na->rmw_cond, NULL);
   p = (struct vd_nbd_rc_params) {
-    .a = &na->a, .uri = &na->uri, .name = na->shown, .timeout = o.timeout,
+    .a = &na->a, .uri = &na->uri, .name = na->shown, .timeout = na->timeout,
     .hs_flags = 0,
   };
   na->rc = vd_nbd_rc_new (&p);

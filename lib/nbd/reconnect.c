@@ -106,9 +106,17 @@ vd_nbd_rc_new (const struct vd_nbd_rc_params *p)
   rc->a = p->a;
   rc->uri = p->uri;
   snprintf (rc->name, sizeof rc->name, "%s", p->name);
-  rc->timeout = (int64_t) (p->timeout * 1e9);
-  if (rc->timeout < 1000000)
-    rc->timeout = 1000000;
+  {
+    /* NaN, negative or absurd values from the API must not overflow. */
+    double t = p->timeout;
+    if (!(t > 0))
+      t = VD_NBD_DEFAULT_TIMEOUT;
+    if (t > 1e8)
+      t = 1e8;                  /* three years */
+    rc->timeout = (int64_t) (t * 1e9);
+    if (rc->timeout < 1000000)
+      rc->timeout = 1000000;    /* 1 ms */
+  }
   rc->hs_flags = p->hs_flags;
   pthread_mutex_init (&rc->lock, NULL);
   rc->state = RC_NEW;
