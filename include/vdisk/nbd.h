@@ -33,7 +33,10 @@
  *    every reconnection; VD_EVENT_FAILED exactly once when the
  *    attachment fails for good (the window ran out: ETIMEDOUT; the export
  *    changed: ESTALE; no such export: ENOENT; ...), after which every
- *    call fails with ESHUTDOWN.
+ *    call fails with ESHUTDOWN.  Events are delivered in order by a
+ *    thread of the attachment's own, never under a lock, so the callback
+ *    may call any attachment function except vd_attachment_close; close
+ *    delivers the pending ones before it returns.
  *  - opts->sync_mode: VD_SYNC_FULL forwards flushes and FUA to the
  *    server (FUA as a flush after the write when the server has only
  *    FLUSH); VD_SYNC_NONE drops them; VD_SYNC_FSYNC means FULL.

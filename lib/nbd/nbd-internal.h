@@ -361,6 +361,23 @@ int vd_nbd_client_submit (struct vd_nbd_client *cl, struct vd_nbd_cmd *cmd);
  */
 void vd_nbd_client_close (struct vd_nbd_client *cl);
 
+/* ---- Event delivery (events.c) ---------------------------------------- */
+
+struct vd_attachment;
+struct vd_nbd_events;
+
+/* Events of attachment a, delivered in order by their own thread (never
+ * under a lock of ours or of the core).  new returns NULL on ENOMEM.
+ */
+struct vd_nbd_events *vd_nbd_events_new (struct vd_attachment *a);
+/* Queue an event (msg is copied; may be NULL).  Never blocks on the
+ * callback unless 16 events are already waiting.
+ */
+void vd_nbd_events_post (struct vd_nbd_events *ev, int event, int err,
+                         const char *msg);
+/* Deliver what is pending, stop the thread, free. */
+void vd_nbd_events_free (struct vd_nbd_events *ev);
+
 /* ---- Reconnect decorator (reconnect.c) -------------------------------- */
 
 struct vd_attachment;

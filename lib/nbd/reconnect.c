@@ -73,6 +73,7 @@ enum { RC_NEW, RC_CONNECTED, RC_BROKEN, RC_RECONNECTING, RC_FAILED };
 
 struct vd_nbd_rc {
   struct vd_attachment *a;
+  struct vd_nbd_events *ev;     /* delivers VD_EVENT_* */
   const struct vd_nbd_uri *uri;
   char name[200];
   int64_t timeout;              /* ns */
@@ -104,6 +105,11 @@ vd_nbd_rc_new (const struct vd_nbd_rc_params *p)
   if (rc == NULL)
     return NULL;
   rc->a = p->a;
+  rc->ev = vd_nbd_events_new (p->a);
+  if (rc->ev == NULL) {
+    free (rc);
+    return NULL;
+  }
   rc->uri = p->uri;
   snprintf (rc->name, sizeof rc->name, "%s", p->name);
   {
@@ -434,7 +440,7 @@ vd_nbd_rc_start (struct vd_nbd_rc *rc)
     bool emit = fail_locked (rc, err, msg);
     pthread_mutex_unlock (&rc->lock);
     if (emit)
-      vd_attachment_emit_event (rc->a, VD_EVENT_FAILED, err, rc->fail_msg);
+      vd_nbd_events_post (rc->ev, VD_EVENT_FAILED, err, rc->fail_msg);
     vd_error_msg (err, "%s: %s", rc->name, msg);
     return -1;
   }
@@ -444,7 +450,7 @@ vd_nbd_rc_start (struct vd_nbd_rc *rc)
   rc->connections++;
   rc->state = RC_CONNECTED;
   pthread_mutex_unlock (&rc->lock);
-  vd_attachment_emit_event (rc->a, VD_EVENT_CONNECTED, 0, NULL);
+  vd_nbd_events_post (rc->ev, VD_EVENT_CONNECTED, 0, NULL);
   return 0;
 }
 
@@ -484,7 +490,7 @@ reconnect_locked (struct vd_nbd_rc *rc)
       char fm[sizeof rc->fail_msg];
       snprintf (fm, sizeof fm, "%s", rc->fail_msg);
       pthread_mutex_unlock (&rc->lock);
-      vd_attachment_emit_event (rc->a, VD_EVENT_FAILED, err, fm);
+      vd_nbd_events_post (rc->ev, VD_EVENT_FAILED, err, fm);
       pthread_mutex_lock (&rc->lock);
     }
     return;
@@ -508,7 +514,7 @@ reconnect_locked (struct vd_nbd_rc *rc)
     rc->reconnects++;
   wake_all (rc);
   pthread_mutex_unlock (&rc->lock);
-  vd_attachment_emit_event (rc->a, VD_EVENT_CONNECTED, 0, NULL);
+  vd_nbd_events_post (rc->ev, VD_EVENT_CONNECTED, 0, NULL);
   pthread_mutex_lock (&rc->lock);
 }
 
@@ -540,6 +546,7 @@ vd_nbd_rc_free (struct vd_nbd_rc *rc)
   if (rc == NULL)
     return;
   vd_nbd_client_close (rc->client);
+  vd_nbd_events_free (rc->ev);
   pthread_mutex_destroy (&rc->lock);
   free (rc);
 }

@@ -68,24 +68,43 @@ die (const char *fmt, ...)
   exit (1);
 }
 
+static struct vd_attachment *current_att;
+
+/* Close the attachment before exiting on an error, from the main thread
+ * with no I/O running: pending events are delivered by close.
+ */
+static void
+close_current (void)
+{
+  if (current_att) {
+    vd_attachment_close (current_att);
+    current_att = NULL;
+  }
+  if (events_fp)
+    fflush (events_fp);
+}
+
 /* A library call failed: with --expect-fail, that may be the point. */
 static void __attribute__ ((noreturn))
 lib_failed (const char *what)
 {
-  const char *e = vd_get_error ();
+  char e[4096];
+  const char *le = vd_get_error ();
   int en = vd_get_errno ();
 
+  snprintf (e, sizeof e, "%s", le ? le : "(no message)");
+  close_current ();
   if (expect_errno) {
     if (en == expect_errno) {
-      printf ("expected failure: %s\n", e ? e : "(no message)");
+      printf ("expected failure: %s\n", e);
       fflush (stdout);
       _exit (0);
     }
     fprintf (stderr, "nbd-io: %s failed with errno %d, expected %d: %s\n",
-             what, en, expect_errno, e ? e : "(no message)");
+             what, en, expect_errno, e);
     _exit (1);
   }
-  fprintf (stderr, "nbd-io: %s: %s (errno %d)\n", what, e ? e : "?", en);
+  fprintf (stderr, "nbd-io: %s: %s (errno %d)\n", what, e, en);
   _exit (1);
 }
 
@@ -137,6 +156,7 @@ open_uri (const char *uri)
   a = vd_attachment_open (uri, &o);
   if (a == NULL)
     lib_failed ("open");
+  current_att = a;
   if (vd_attachment_start (a) == -1)
     lib_failed ("start");
   return a;
@@ -145,6 +165,7 @@ open_uri (const char *uri)
 static void
 close_att (struct vd_attachment *a)
 {
+  current_att = NULL;
   if (vd_attachment_close (a) == -1)
     lib_failed ("close");
 }
@@ -213,6 +234,7 @@ run_job (struct job *j)
 static void
 job_failed (struct job *j, const char *what)
 {
+  close_current ();             /* every worker has been joined */
   if (expect_errno && j->errnum == expect_errno) {
     printf ("expected failure: %s\n", j->err);
     fflush (stdout);
@@ -600,9 +622,9 @@ cmd_torture (const char *uri)
     else if (r >= (uint64_t) rounds)
       break;
   }
+  close_att (a);                /* delivers any pending event */
   printf ("rounds: %d\nconnections: %d\nseconds: %.1f\n", done,
           atomic_load (&nr_connected), now_s () - start);
-  close_att (a);
   return 0;
 }
 
