@@ -161,6 +161,9 @@ def seeds():
                          error_chunk(1, 28, "full"))
     s["eshutdown"] = (bytes([0x00]) + handshake_sr() +
                       error_chunk(0, 108, "going away") + chunk(1, T_NONE, b""))
+    s["huge-size"] = (bytes([NO_EH]) + greeting() + rep(OPT_SR, REP_ACK) +
+                      meta() + rep(OPT_META, REP_ACK) +
+                      info_export(size=2**64 - 1) + rep(OPT_GO, REP_ACK))
     s["overlap"] = (bytes([0x00]) + handshake_sr() +
                     data_chunk(0, 0, bytes(3000), 0) +
                     data_chunk(0, 2000, bytes(2096), DONE))

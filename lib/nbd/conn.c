@@ -631,6 +631,16 @@ vd_nbd_conn_enter_ready (struct vd_nbd_conn *c)
 {
   struct vd_nbd_export_info *i = &c->info;
 
+  /* Sizes are int64_t in the API, and offset + block size must never
+   * wrap: an export beyond 2^63 bytes is refused.
+   */
+  if (i->size > (uint64_t) INT64_MAX) {
+    vd_nbd_conn_kill (c, EFBIG, false, "the server advertises an export of "
+                      "%" PRIu64 " bytes, more than vdisk can address "
+                      "(2^63 - 1)", i->size);
+    return;
+  }
+
   if (!i->block_size_advertised) {
     i->min_block = 1;
     i->pref_block = 4096;

@@ -321,7 +321,7 @@ check_go (struct vd_nbd_conn *c, const struct vd_nbd_option_reply *r)
     }
     c->info.go = true;
     vd_nbd_conn_enter_ready (c);
-    return VD_NBD_CONTINUE;
+    return c->state == VD_NBD_STATE_DEAD ? VD_NBD_BLOCK : VD_NBD_CONTINUE;
 
   case NBD_REP_ERR_UNSUP:
     c->hs_step = STEP_EXPORT_NAME;
@@ -461,7 +461,7 @@ vd_nbd_state_RECV_EXPORT_NAME_REPLY (struct vd_nbd_conn *c)
   c->info.eflags = eflags;
   c->info.go = false;
   vd_nbd_conn_enter_ready (c);
-  return VD_NBD_CONTINUE;
+  return c->state == VD_NBD_STATE_DEAD ? VD_NBD_BLOCK : VD_NBD_CONTINUE;
 }
 
 int

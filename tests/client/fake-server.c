@@ -189,7 +189,8 @@ handle_option (struct conn *c, uint32_t opt, unsigned char *data,
     if (!vd_nbd_info_request_has (&ir, NBD_INFO_BLOCK_SIZE))
       violation (s, "GO without NBD_INFO_BLOCK_SIZE");
     if (cfg->misbehave != FAKE_NO_INFO_EXPORT) {
-      vd_nbd_encode_info_export (buf, c->size, c->eflags);
+      vd_nbd_encode_info_export (buf, cfg->misbehave == FAKE_HUGE_SIZE
+                                 ? UINT64_MAX : c->size, c->eflags);
       if (opt_reply (c, opt, NBD_REP_INFO, buf, VD_NBD_INFO_EXPORT_SIZE) == -1)
         return -1;
     }

@@ -36,6 +36,7 @@ enum fake_misbehave {
   FAKE_HANG,                    /* never reply to READ */
   FAKE_BAD_BLOCK_SIZE,          /* INFO_BLOCK_SIZE with min 3 */
   FAKE_REP_TOO_BIG,             /* an option reply of 1 MiB */
+  FAKE_HUGE_SIZE,               /* an export of 2^64 - 1 bytes */
 };
 
 struct fake_config {

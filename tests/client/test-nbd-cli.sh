@@ -49,6 +49,17 @@ vdisk image map --json "$uri" | norm > "$tmpdir/map.vdisk"
 qemu-img map --output=json "$uri" | norm > "$tmpdir/map.qemu"
 diff -u "$tmpdir/map.qemu" "$tmpdir/map.vdisk" || fail "map differs from qemu-img"
 
+# IPv6: a bracketed literal (when this machine has an IPv6 loopback).
+if port6=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null); then
+    start_bg srv6 nbdkit -f -i ::1 -p "$port6" memory 1M
+    wait_for "python3 -c 'import socket; socket.create_connection((\"::1\", $port6)).close()'"
+    vdisk image info "nbd://[::1]:$port6/" | grep -q "virtual-size: 1 MiB" ||
+        fail "IPv6 literal"
+    kill_bg "$srv6"
+else
+    echo "no IPv6 loopback here: the IPv6 case is not run"
+fi
+
 # Errors a user meets first.
 set +e
 vdisk image info --timeout 1 "nbd+unix:///?socket=$tmpdir/none.sock" \

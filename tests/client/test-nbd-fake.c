@@ -262,7 +262,7 @@ misbehave (const char *name, int how, bool sr, bool eh, int err,
                  err, what);
   }
   else if (how == FAKE_NO_INFO_EXPORT || how == FAKE_BAD_BLOCK_SIZE ||
-           how == FAKE_REP_TOO_BIG)
+           how == FAKE_REP_TOO_BIG || how == FAKE_HUGE_SIZE)
     CHECK_FAILS (vd_attachment_start (a), err, what);
   else
     CHECK_FAILS (vd_attachment_pread (a, buf, sizeof buf, 4096, 0), err,
@@ -549,6 +549,8 @@ main (void)
              EIO, "context 8, which vdisk did not select");
   misbehave ("a server that hangs", FAKE_HANG, true, false, ETIMEDOUT,
              "did not answer for 0.6 s");
+  misbehave ("an export of 2^64 - 1 bytes", FAKE_HUGE_SIZE, true, false,
+             EFBIG, "more than vdisk can address");
   printf ("all fake-server cases passed\n");
   return 0;
 }
