@@ -545,8 +545,11 @@ vd_nbd_rc_free (struct vd_nbd_rc *rc)
 {
   if (rc == NULL)
     return;
-  vd_nbd_client_close (rc->client);
+  /* Events first: a callback still running may be using the
+   * connection.
+   */
   vd_nbd_events_free (rc->ev);
+  vd_nbd_client_close (rc->client);
   pthread_mutex_destroy (&rc->lock);
   free (rc);
 }
