@@ -122,6 +122,14 @@ run (const struct cli_command *cmd, int argc, char **argv)
   a = vd_attachment_open (argv[optind], &co.o);
   if (a == NULL)
     return cli_lib_error ();
+  /* Start first (NBD: connect), so a failure prints nothing but the
+   * error.
+   */
+  if (vd_attachment_start (a) == -1) {
+    cli_lib_error ();
+    vd_attachment_close (a);
+    return EXIT_ERROR;
+  }
 
   if (o.json) {
     vd_json_init (&o.j, stdout);

@@ -65,11 +65,9 @@ vd_attachment_init (struct vd_attachment *a, const struct vd_backend_ops *ops,
   a->read_only = opts && (opts->flags & VD_OPEN_READ_ONLY);
   atomic_init (&a->started, ops->start == NULL);
   a->start_failed = false;
+  a->start_error = NULL;
   pthread_mutex_init (&a->start_lock, NULL);
-  if (opts)
-    a->events = opts->events;
-  else
-    memset (&a->events, 0, sizeof a->events);
+  memset (&a->events, 0, sizeof a->events);
   return 0;
 }
 
@@ -83,6 +81,8 @@ vd_attachment_fini (struct vd_attachment *a)
   pthread_mutex_destroy (&a->start_lock);
   free (a->name);
   a->name = NULL;
+  free (a->start_error);
+  a->start_error = NULL;
 }
 
 void
@@ -103,8 +103,10 @@ vd_backend_start (struct vd_attachment *a)
   pthread_mutex_lock (&a->start_lock);
   if (!atomic_load (&a->started)) {
     if (a->start_failed) {
-      vd_error_msg (ESHUTDOWN, "%s: the attachment failed and cannot be "
-                    "used any more", a->name);
+      /* Dead since a failed start (Apple's client is too): repeat why. */
+      vd_error_msg (ESHUTDOWN, "%s: the attachment failed to start and "
+                    "cannot be used: %s", a->name,
+                    a->start_error ? a->start_error : "unknown error");
       r = -1;
     }
     else {
@@ -114,6 +116,11 @@ vd_backend_start (struct vd_attachment *a)
           a->caps &= ~(VD_CAP_WRITE | VD_CAP_DISCARD | VD_CAP_ZERO |
                        VD_CAP_FAST_ZERO | VD_CAP_RESIZE);
         atomic_store_explicit (&a->started, true, memory_order_release);
+      }
+      else {
+        const char *e = vd_get_error ();
+        a->start_failed = true;
+        a->start_error = strdup (e ? e : "start failed");
       }
     }
   }

@@ -89,7 +89,10 @@ struct vd_backend_ops {
 
   /* Optional.  Make the attachment usable (NBD: connect) and fill size,
    * caps and block sizes if open did not.  Called once, under the start
-   * lock, before any I/O method.
+   * lock, before any I/O method.  If it fails, the attachment is dead:
+   * every later call fails with the same message.  It must not call the
+   * user's event callback itself (the callback may call getters, which
+   * would wait for the start lock): deliver events from another thread.
    */
   int (*start) (struct vd_attachment *a);
 
@@ -152,12 +155,16 @@ struct vd_attachment {
   bool read_only;               /* writes refused with EROFS */
   atomic_bool started;          /* start done (or not needed) */
   bool start_failed;            /* start failed for good */
+  char *start_error;            /* its message, repeated by later calls */
   pthread_mutex_t start_lock;   /* serialises start */
   struct vd_event_callback events; /* owned; freed at close */
 };
 
 /* Initialise the common part.  name is copied.  Until start, caps = 0.
- * Returns 0 or -1 (ENOMEM, raised).
+ * The events callback is not taken from opts: vd_attachment_open attaches
+ * it once the backend is open (and frees it if the open fails), so a
+ * backend never owns it before it exists.  Returns 0 or -1 (ENOMEM,
+ * raised).
  */
 int vd_attachment_init (struct vd_attachment *a,
                         const struct vd_backend_ops *ops, const char *name,

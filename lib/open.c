@@ -101,17 +101,43 @@ open_file (const char *path, int fd, const struct vd_open_options *o)
   return vd_asif_open (file, o);
 }
 
+static struct vd_attachment *open_spec (const char *spec,
+                                        struct vd_open_options *o);
+
+/* The events callback belongs to the attachment once it exists, and is
+ * freed here when the open fails (attachment.h promises free is called
+ * exactly once).
+ */
 VD_API struct vd_attachment *
 vd_attachment_open (const char *spec, const struct vd_open_options *opts)
 {
   struct vd_open_options o;
+  struct vd_event_callback ev;
+  struct vd_attachment *a;
+
+  vd_open_options_resolve (opts, &o);
+  ev = o.events;
+  memset (&o.events, 0, sizeof o.events);
+  a = open_spec (spec, &o);
+  if (a == NULL) {
+    if (ev.free)
+      ev.free (ev.user_data);
+    return NULL;
+  }
+  a->events = ev;
+  return a;
+}
+
+static struct vd_attachment *
+open_spec (const char *spec, struct vd_open_options *op)
+{
+  struct vd_open_options o = *op;
   struct stat st;
 
   if (spec == NULL || *spec == '\0') {
     vd_error_msg (EINVAL, "empty image path or URI");
     return NULL;
   }
-  vd_open_options_resolve (opts, &o);
   if (check_options (spec, &o) == -1)
     return NULL;
 

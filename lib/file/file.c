@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,25 +72,39 @@ vd_file_describe_lock_holder (uint64_t dev, uint64_t ino, char *buf,
       fp = fopen (path, "re");
       if (fp == NULL)
         continue;
+      bool found = false, writer = false;
       while (fgets (line, sizeof line, fp)) {
-        if (strncmp (line, "lock:", 5) == 0 && strstr (line, want)) {
-          char comm[64] = "?";
-          const char *how = strstr (line, "WRITE") ? "writing" : "reading";
-          FILE *cf;
-          snprintf (path, sizeof path, "/proc/%s/comm", pd->d_name);
-          cf = fopen (path, "re");
-          if (cf) {
-            if (fgets (comm, sizeof comm, cf))
-              comm[strcspn (comm, "\n")] = '\0';
-            fclose (cf);
-          }
-          snprintf (buf, len, "process %s (%s), which has it open for %s",
-                    pd->d_name, comm, how);
-          fclose (fp);
-          closedir (fdd);
-          closedir (proc);
-          return;
+        const char *at;
+        if (strncmp (line, "lock:", 5) == 0 && (at = strstr (line, want))) {
+          long long lo = 0, hi = -1;
+          char end[32] = "";
+          found = true;
+          /* A writer holds QEMU's write-permission byte (101; adjacent
+           * locks are shown merged, "100 101"), or (other tools) an
+           * exclusive lock.
+           */
+          if (sscanf (at + strlen (want), "%lld %31s", &lo, end) == 2)
+            hi = strcmp (end, "EOF") == 0 ? LLONG_MAX : strtoll (end, NULL, 10);
+          if (strstr (line, "WRITE") || (lo <= 101 && 101 <= hi))
+            writer = true;
         }
+      }
+      if (found) {
+        char comm[64] = "?";
+        FILE *cf;
+        snprintf (path, sizeof path, "/proc/%s/comm", pd->d_name);
+        cf = fopen (path, "re");
+        if (cf) {
+          if (fgets (comm, sizeof comm, cf))
+            comm[strcspn (comm, "\n")] = '\0';
+          fclose (cf);
+        }
+        snprintf (buf, len, "process %s (%s), which has it open for %s",
+                  pd->d_name, comm, writer ? "writing" : "reading");
+        fclose (fp);
+        closedir (fdd);
+        closedir (proc);
+        return;
       }
       fclose (fp);
     }
@@ -110,36 +125,124 @@ vd_file_describe_lock_holder_fd (int fd, char *buf, size_t len)
   vd_file_describe_lock_holder (st.st_dev, st.st_ino, buf, len);
 }
 
+/* QEMU's lock bytes (block/file-posix.c): permission bit i held is a
+ * shared lock on byte 100 + i; permission bit i *not shared* with others
+ * is a shared lock on byte 200 + i.  Conflicts are found by testing
+ * whether an exclusive lock could be taken on the bytes of the other
+ * side.  Using the same bytes makes vdisk and QEMU see each other's
+ * opens exactly as QEMU processes see each other, including
+ * `qemu-img -U` reading an image vdisk serves.
+ */
+#define LOCK_PERM_BASE   100
+#define LOCK_SHARED_BASE 200
+#define PERM_CONSISTENT_READ 0x01
+#define PERM_WRITE           0x02
+#define PERM_WRITE_UNCHANGED 0x04
+#define PERM_RESIZE          0x08
+#define PERM_ALL             0x0f
+
+static const char *
+perm_name (int bit)
+{
+  switch (bit) {
+  case PERM_CONSISTENT_READ: return "consistent read";
+  case PERM_WRITE: return "write";
+  case PERM_WRITE_UNCHANGED: return "write unchanged";
+  default: return "resize";
+  }
+}
+
+static int
+lock_byte (int fd, off_t byte, short type)
+{
+  struct flock fl = { .l_type = type, .l_whence = SEEK_SET,
+                      .l_start = byte, .l_len = 1 };
+  return fcntl (fd, F_OFD_SETLK, &fl);
+}
+
+/* 1 if another open file description holds a lock on byte, 0 if not,
+ * -1 on error.
+ */
+static int
+byte_in_use (int fd, off_t byte)
+{
+  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+                      .l_start = byte, .l_len = 1 };
+  if (fcntl (fd, F_OFD_GETLK, &fl) == -1)
+    return -1;
+  return fl.l_type != F_UNLCK;
+}
+
 static int
 take_lock (struct vd_file *f, bool exclusive)
 {
-  struct flock fl = {
-    .l_type = exclusive ? F_WRLCK : F_RDLCK,
-    .l_whence = SEEK_SET,
-    .l_start = 0,
-    .l_len = 0,
-  };
+  /* A writer needs consistent reads, writes and (formats that grow the
+   * file) resizes, and shares only reads; a reader needs consistent reads
+   * and lets nobody write or resize under it.
+   */
+  int perm = PERM_CONSISTENT_READ | (exclusive ? PERM_WRITE | PERM_RESIZE : 0);
+  int shared = PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED;
+  int unshared = PERM_ALL & ~shared;
+  int conflict = 0;
+  bool conflict_shared = false;
 
-  if (fcntl (f->fd, F_OFD_SETLK, &fl) == 0)
-    return 0;
-  if (errno == EAGAIN || errno == EACCES) {
+  for (int i = 0; i < 4; ++i) {
+    int bit = 1 << i;
+    if (((perm & bit) && lock_byte (f->fd, LOCK_PERM_BASE + i, F_RDLCK) == -1) ||
+        ((unshared & bit) &&
+         lock_byte (f->fd, LOCK_SHARED_BASE + i, F_RDLCK) == -1)) {
+      if (errno == EINVAL || errno == ENOLCK || errno == EOPNOTSUPP) {
+        /* File systems without lock support (some FUSE, NFS without
+         * lockd): open anyway, as QEMU does, but say so.
+         */
+        vd_warning ("%s: cannot lock the image (%s); other processes will "
+                    "not be kept out", f->name, strerror (errno));
+        return 0;
+      }
+      if (errno != EAGAIN && errno != EACCES) {
+        vd_error (errno, "%s: locking the image", f->name);
+        return -1;
+      }
+      conflict = bit;           /* someone holds an exclusive lock */
+      break;
+    }
+  }
+  /* Our permissions must be shared by everyone else, and nobody may hold
+   * a permission we do not share.
+   */
+  for (int i = 0; i < 4 && !conflict; ++i) {
+    int bit = 1 << i, r;
+    if ((perm & bit) &&
+        (r = byte_in_use (f->fd, LOCK_SHARED_BASE + i)) != 0) {
+      if (r == -1)
+        goto lock_error;
+      conflict = bit;
+    }
+    else if ((unshared & bit) &&
+             (r = byte_in_use (f->fd, LOCK_PERM_BASE + i)) != 0) {
+      if (r == -1)
+        goto lock_error;
+      conflict = bit;
+      conflict_shared = true;
+    }
+  }
+  if (conflict) {
     char who[256];
+    struct flock all = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+    fcntl (f->fd, F_OFD_SETLK, &all);
     vd_file_describe_lock_holder (f->dev, f->ino, who, sizeof who);
     vd_error_msg (EBUSY, "%s: image is in use by %s; refusing to open it "
-                  "for %s (use a read-only open, or --force-share if you "
-                  "know it is safe)", f->name, who,
-                  exclusive ? "writing" : "reading");
+                  "for %s (%s%s lock held elsewhere; use a read-only open, "
+                  "or --force-share if you know it is safe)", f->name, who,
+                  exclusive ? "writing" : "reading",
+                  conflict_shared ? "a " : "no sharing of the ",
+                  perm_name (conflict));
     return -1;
   }
-  if (errno == EINVAL || errno == ENOLCK || errno == EOPNOTSUPP) {
-    /* File systems without lock support (some FUSE, NFS without lockd):
-     * open anyway, as QEMU does, but say so.
-     */
-    vd_warning ("%s: cannot lock the image (%s); other processes will not "
-                "be kept out", f->name, strerror (errno));
-    return 0;
-  }
-  vd_error (errno, "%s: locking the image", f->name);
+  return 0;
+
+ lock_error:
+  vd_error (errno, "%s: testing the image lock", f->name);
   return -1;
 }
 

@@ -43,6 +43,14 @@ take (const char *path, struct snap *s)
   close (fd);
 }
 
+static int frees;
+static void
+count_free (void *ud)
+{
+  frees++;
+  CHECK (ud == &frees);
+}
+
 int
 main (void)
 {
@@ -182,6 +190,23 @@ main (void)
       unlink (shm);
     }
   }
+
+  /* The events callback's free runs exactly once: at close, or when the
+   * open fails (however early).
+   */
+  o = opts (0, VD_CACHING_AUTOMATIC);
+  o.events.free = count_free;
+  o.events.user_data = &frees;
+  CHECK_NULL (vd_attachment_open ("/nonexistent", &o), ENOENT, "nonexistent");
+  CHECK (frees == 1);
+  o.sync_mode = 99;
+  CHECK_NULL (vd_attachment_open (path, &o), EINVAL, "sync mode");
+  CHECK (frees == 2);
+  o.sync_mode = VD_SYNC_FULL;
+  a = vd_attachment_open (path, &o);
+  CHECK (a != NULL && frees == 2);
+  CHECK (vd_attachment_close (a) == 0);
+  CHECK (frees == 3);
 
   unlink (path);
   unlink (odd);
