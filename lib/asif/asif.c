@@ -1233,6 +1233,8 @@ asif_properties (struct vd_attachment *a, vd_property_fn fn, void *ud)
       fn (ud, "asif.header-uuid", VD_PROP_STRING, guid, 0) == -1 ||
       fn (ud, "asif.stable-uuid", VD_PROP_STRING,
           s->meta_ok ? s->meta.stable_uuid : "", 0) == -1 ||
+      fn (ud, "asif.user-metadata-keys", VD_PROP_UINT, NULL,
+          s->meta_ok ? s->meta.user_keys : 0) == -1 ||
       fn (ud, "asif.chunk-size", VD_PROP_UINT, NULL, s->g.chunk_size) == -1 ||
       fn (ud, "asif.block-size", VD_PROP_UINT, NULL, s->g.block_size) == -1 ||
       fn (ud, "asif.sector-count", VD_PROP_UINT, NULL,
