@@ -55,6 +55,9 @@ fresh ()  # fmt size -> path
 run ()
 {
     local fmt=$1 rw=$2 bs=$3 count=$4 st=$5 path=$6 out t0 t1
+    # Start every write from a clean page cache (no writeback of an
+    # earlier run in flight).
+    [ "$rw" = write ] && sync
     t0=$(date +%s.%N)
     if [ "$fmt" = qcow2 ]; then
         local w=()
@@ -73,8 +76,11 @@ run ()
 
 declare -A res
 rows=(seqwrite-1M-first seqread-1M randread-4K randwrite-4K-first randwrite-4K-over)
+fmts=(raw asif qcow2)
 for ((i = 0; i < repeat; i++)); do
-    for fmt in raw asif qcow2; do
+    # Rotate the order, so no format always follows the same one.
+    for k in 0 1 2; do
+        fmt=${fmts[$(( (i + k) % 3 ))]}
         # Sequential region, written once from scratch, then read.
         p=$(fresh $fmt $seq_size)
         res[seqwrite-1M-first,$fmt]+="$(run $fmt write 1048576 $seq_count 1048576 "$p") "
