@@ -13,6 +13,7 @@
 # usage: bench/bench-asif.sh [BUILDDIR]
 #   env: SEQ_COUNT (1024 x 1 MiB) RND_COUNT (16384 4 KiB writes)
 #        RR_COUNT (65536 4 KiB reads) REPEAT (5) DIR
+#        CACHE (writeback: the page cache; none: O_DIRECT for all formats)
 set -euo pipefail
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +23,12 @@ seq_count=${SEQ_COUNT:-1024}
 rnd_count=${RND_COUNT:-16384}
 rr_count=${RR_COUNT:-65536}
 repeat=${REPEAT:-5}
+cache=${CACHE:-writeback}
+case $cache in
+    writeback) direct=0 ;;
+    none) direct=1 ;;
+    *) echo "CACHE must be writeback or none" >&2; exit 2 ;;
+esac
 dir=${DIR:-$top/$build/bench}
 command -v qemu-img >/dev/null || { echo "qemu-img is required" >&2; exit 1; }
 command -v jq >/dev/null || { echo "jq is required" >&2; exit 1; }
@@ -62,12 +69,12 @@ run ()
     if [ "$fmt" = qcow2 ]; then
         local w=()
         [ "$rw" = write ] && w=(-w)
-        out=$(qemu-img bench -f qcow2 -t writeback -d 1 -c "$count" \
+        out=$(qemu-img bench -f qcow2 -t "$cache" -d 1 -c "$count" \
                 -s "$bs" -S "$st" "${w[@]}" "$path" |
               sed -n 's/^Run completed in \([0-9.]*\) seconds.*/\1/p')
     else
         out=$("$bench" --rw "$rw" --bs "$bs" --count "$count" --step "$st" \
-                "$path" | jq '.seconds')
+                --direct "$direct" "$path" | jq '.seconds')
     fi
     t1=$(date +%s.%N)
     [ "$rw" = write ] && out=$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')
@@ -105,5 +112,5 @@ for r in "${rows[@]}"; do
         "$(awk -v a="$asif" -v b="$qcow" 'BEGIN {print a / b}')"
 done
 echo "(seq: $seq_count x 1 MiB; random: $rnd_count 4 KiB writes, $rr_count 4 KiB" \
-     "reads, step $step bytes; median of $repeat; page cache; writes include" \
+     "reads, step $step bytes; median of $repeat; cache $cache; writes include" \
      "open, close and the final flush; load average: $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -839,10 +839,25 @@ write_piece_locked (struct asif *s, const char *buf, size_t n, uint64_t v,
   full = o == 0 && (n == K || v * K + n == s->g.size);
   *meta = true;
   if (full) {
-    if (alloc_chunk (s, &phys) == -1)
+    /* Append by writing: the data write extends the file (file systems
+     * handle an append better than filling a hole made by ftruncate),
+     * then the size is set (a no-op unless the disk's last chunk is
+     * short).  The lock is held, so nobody sees the entry before.
+     */
+    uint64_t end;
+    phys = s->next_chunk;
+    if (phys > ASIF_INDEX_MASK || ADD_OVERFLOW (phys, 1, &end) ||
+        MUL_OVERFLOW (end, K, &end) || end > INT64_MAX) {
+      vd_error_msg (ENOSPC, "%s: the ASIF image file cannot grow any more",
+                    s->a.name);
       return -1;
+    }
+    if (cpwrite (s, buf, n, chunk_off (s, phys), 0) == -1 ||
+        vd_backend_resize (s->file, end) == -1)
+      return -1;
+    s->next_chunk = phys + 1;
     table_set (s, tb, pos.entry, asif_entry_make (ASIF_ST_FULL, phys));
-    return cpwrite (s, buf, n, chunk_off (s, phys), 0);
+    return 0;
   }
 
   /* A chunk discarded since the last flush may still be partial on disk,
