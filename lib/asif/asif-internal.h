@@ -39,7 +39,7 @@ int asif_blank_layout (const char *path, uint64_t size, const uint8_t guid[16],
 
 /* Bounds of the metadata cache (a 4 PiB image costs the same as 1 GB). */
 #define ASIF_TABLE_CACHE 8            /* tables (one chunk each) */
-#define ASIF_SLICE_CACHE 8192         /* bitmap slices (K/B/4 bytes each) */
+#define ASIF_SLICE_CACHE 16384        /* bitmap slices (K/B/4 bytes each) */
 
 struct asif_table {
   uint64_t t;                         /* directory index, UINT64_MAX = free */

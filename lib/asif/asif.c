@@ -440,6 +440,84 @@ write_slice (struct asif *s, struct asif_slice *sl)
                   chunk_off (s, sl->bm) + slot * s->g.slice_bytes, 0);
 }
 
+/* Write the dirty slices of one phase (unpublished ones before A, all
+ * the rest after A).  Slices of one bitmap chunk that has many of them
+ * are written as one span: the span is read, the slices of this phase
+ * are laid over it, and it is written back (one large I/O instead of
+ * hundreds of 512-byte ones, which matters most with O_DIRECT, where
+ * each small write is a read-modify-write).  Slices of the other phase
+ * keep their on-disk bytes in the span.
+ */
+#define ASIF_SPAN_MIN 4
+
+static int
+slice_cmp (const void *a, const void *b)
+{
+  const struct asif_slice *x = *(struct asif_slice *const *) a;
+  const struct asif_slice *y = *(struct asif_slice *const *) b;
+
+  if (x->bm != y->bm)
+    return x->bm < y->bm ? -1 : 1;
+  return x->v < y->v ? -1 : x->v > y->v;
+}
+
+static int
+write_slices (struct asif *s, bool unpublished, bool *wrote)
+{
+  struct asif_slice **v;
+  size_t n = 0, i = 0;
+  uint64_t sb = s->g.slice_bytes;
+  int r = 0;
+
+  for (int k = 0; k < s->nr_slices; ++k)
+    if (s->slices[k].dirty && s->slices[k].unpublished == unpublished)
+      n++;
+  if (n == 0)
+    return 0;
+  *wrote = true;
+  v = malloc (n * sizeof *v);
+  if (v == NULL) {
+    vd_error (errno, "%s: flush", s->a.name);
+    return -1;
+  }
+  n = 0;
+  for (int k = 0; k < s->nr_slices; ++k)
+    if (s->slices[k].dirty && s->slices[k].unpublished == unpublished)
+      v[n++] = &s->slices[k];
+  qsort (v, n, sizeof *v, slice_cmp);
+  while (i < n && r == 0) {
+    size_t j = i;
+    while (j < n && v[j]->bm == v[i]->bm)
+      j++;
+    /* A span when it is dense enough: at most 16 slices' worth of bytes
+     * per dirty slice.
+     */
+    if (j - i < ASIF_SPAN_MIN ||
+        ((v[j - 1]->v - v[i]->v) % s->g.chunks_per_table + 1) >
+        (j - i) * 16) {
+      for (; i < j && r == 0; ++i)
+        r = write_slice (s, v[i]);
+      continue;
+    }
+    {
+      uint64_t first = v[i]->v % s->g.chunks_per_table % s->g.n;
+      uint64_t last = v[j - 1]->v % s->g.chunks_per_table % s->g.n;
+      uint64_t base = chunk_off (s, v[i]->bm) + first * sb;
+      size_t len = (last - first + 1) * sb;
+      r = cpread (s, s->iobuf, len, base);
+      for (size_t k = i; k < j && r == 0; ++k) {
+        uint64_t slot = v[k]->v % s->g.chunks_per_table % s->g.n;
+        memcpy (s->iobuf + (slot - first) * sb, v[k]->bits, sb);
+      }
+      if (r == 0)
+        r = cpwrite (s, s->iobuf, len, base, 0);
+    }
+    i = j;
+  }
+  free (v);
+  return r;
+}
+
 static int
 write_table_sectors (struct asif *s, struct asif_table *tb, bool whole)
 {
@@ -499,10 +577,9 @@ flush_meta_locked (struct asif *s)
     return cflush (s);
 
   /* Slices whose chunks are not referenced from disk yet. */
-  for (int i = 0; i < s->nr_slices; ++i)
-    if (s->slices[i].dirty && s->slices[i].unpublished &&
-        write_slice (s, &s->slices[i]) == -1)
-      return -1;
+  if (write_slices (s, true, &need_flush) == -1)
+    return -1;
+  need_flush = false;
   /* A */
   if (cflush (s) == -1)
     return -1;
@@ -529,12 +606,8 @@ flush_meta_locked (struct asif *s)
     need_flush = false;
   }
   s->nr_pending_bm = 0;
-  for (int i = 0; i < s->nr_slices; ++i)
-    if (s->slices[i].dirty && !s->slices[i].unpublished) {
-      if (write_slice (s, &s->slices[i]) == -1)
-        return -1;
-      need_flush = true;
-    }
+  if (write_slices (s, false, &need_flush) == -1)
+    return -1;
 
   /* C: tables. */
   for (int i = 0; i < ASIF_TABLE_CACHE; ++i) {
