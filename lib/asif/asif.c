@@ -388,6 +388,7 @@ slice_add (struct asif *s, uint64_t v, uint64_t bm)
     slices_clear (s);
   }
   sl = &s->slices[s->nr_slices];
+  sl->bits = s->slice_mem + (size_t) s->nr_slices * s->g.slice_bytes;
   sl->v = v;
   sl->bm = bm;
   sl->dirty = false;
@@ -1509,7 +1510,8 @@ vd_asif_open (struct vd_attachment *file, const struct vd_open_options *opts)
   s->next_chunk = DIV_ROUND_UP (file_size, K);
 
   s->iobuf = malloc (K);
-  s->slices = calloc (ASIF_SLICE_CACHE, sizeof *s->slices);
+  /* Not touched until used: an open costs little memory up front. */
+  s->slices = malloc (ASIF_SLICE_CACHE * sizeof *s->slices);
   s->slice_mem = malloc ((size_t) ASIF_SLICE_CACHE * s->g.slice_bytes);
   s->slice_hash = malloc (2 * ASIF_SLICE_CACHE * sizeof (int));
   if (s->iobuf == NULL || s->slices == NULL || s->slice_mem == NULL ||
@@ -1517,8 +1519,6 @@ vd_asif_open (struct vd_attachment *file, const struct vd_open_options *opts)
     vd_error (errno, "%s", s->a.name);
     goto fail;
   }
-  for (int i = 0; i < ASIF_SLICE_CACHE; ++i)
-    s->slices[i].bits = s->slice_mem + (size_t) i * s->g.slice_bytes;
   slices_clear (s);
 
   if (read_directories (s, seq, dirs) == -1)

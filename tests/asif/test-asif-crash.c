@@ -55,7 +55,7 @@ random_op (struct vd_attachment *img, uint64_t *st, bool *flushed)
   case 0: len = MiB; break;
   case 1: len = 512 * (1 + tu_rnd (st) % 8); break;
   case 2: len = 1 + tu_rnd (st) % 600; break;
-  default: len = 1 + tu_rnd (st) % (3 * MiB / 2); break;
+  default: len = 1 + tu_rnd (st) % (3 * MiB / 4); break;
   }
   off = tu_rnd (st) % (DISK - len);
   if (tu_rnd (st) % 2)
