@@ -83,9 +83,11 @@ submit_sync (void *opaque, struct vhost_req *r)
 static void
 kick_all (struct vhost_dev *d)
 {
-  for (unsigned i = 0; i < d->nqueues; ++i)
-    if (d->queues[i].started)
-      vhost_queue_process (&d->queues[i], submit_sync, NULL, NULL);
+  for (unsigned i = 0; i < d->nqueues; ++i) {
+    bool more = d->queues[i].started;
+    for (int k = 0; more && k < 4; ++k)
+      vhost_queue_process (&d->queues[i], submit_sync, NULL, NULL, &more);
+  }
 }
 
 static void

@@ -144,12 +144,16 @@ typedef void (*vhost_submit_fn) (void *opaque, struct vhost_req *r);
  * the next kick.  If run_inline is not NULL, a request that turns out
  * to be the only one in flight is passed to run_inline instead, which
  * executes it at once (vhost_req_execute) on the calling thread; the
- * ring is then looked at again.  Returns the number of requests taken,
- * or -1 if the ring turned out to be corrupt (q is then broken: its
- * error eventfd was signalled and it takes nothing until restarted).
+ * ring is then looked at again.  At most a ring's worth of requests is
+ * taken per call: *more is then true, kicks are still off, and the
+ * caller must call again (after checking whether it should stop).
+ * Returns the number of requests taken, or -1 if the ring turned out to
+ * be corrupt (q is then broken: its error eventfd was signalled and it
+ * takes nothing until restarted).
  */
 int vhost_queue_process (struct vhost_queue *q, vhost_submit_fn submit,
-                         vhost_submit_fn run_inline, void *opaque);
+                         vhost_submit_fn run_inline, void *opaque,
+                         bool *more);
 
 /* Execute r with bounce buffer bb, put it on the used ring, interrupt
  * the driver if it wants, and free r.

@@ -269,6 +269,19 @@ submit (void *opaque, struct vhost_req *r)
   pool_submit (&qr->e->pool, r);
 }
 
+/* Take everything available, a ring's worth at a time, unless told to
+ * stop.
+ */
+static void
+take_requests (struct qrunner *qr)
+{
+  bool more;
+
+  do
+    vhost_queue_process (qr->q, submit, run_inline, qr, &more);
+  while (more && !atomic_load (&qr->stop));
+}
+
 static void *
 queue_thread (void *arg)
 {
@@ -276,7 +289,7 @@ queue_thread (void *arg)
   struct vhost_queue *q = qr->q;
 
   /* Requests may already be waiting (a ring restarted after a stop). */
-  vhost_queue_process (q, submit, run_inline, qr);
+  take_requests (qr);
   for (;;) {
     struct pollfd pfd[2] = {
       { .fd = q->kick_fd, .events = POLLIN },
@@ -301,7 +314,7 @@ queue_thread (void *arg)
       drain_eventfd (q->kick_fd);
     if (pfd[1].revents & POLLIN)
       drain_eventfd (qr->wake_fd);
-    vhost_queue_process (q, submit, run_inline, qr);
+    take_requests (qr);
   }
   vhost_bounce_free (&qr->bounce);
   return NULL;

@@ -75,12 +75,13 @@ ring_broken (struct vhost_queue *q, const char *why)
 
 int
 vhost_queue_process (struct vhost_queue *q, vhost_submit_fn submit,
-                     vhost_submit_fn run_inline, void *opaque)
+                     vhost_submit_fn run_inline, void *opaque, bool *more)
 {
   const char *why = NULL;
   struct vhost_req *held = NULL;
   int submitted = 0;
 
+  *more = false;
   if (atomic_load (&q->broken) ||
       !(q->auto_enabled || atomic_load (&q->enabled)))
     return 0;
@@ -88,6 +89,15 @@ vhost_queue_process (struct vhost_queue *q, vhost_submit_fn submit,
   for (;;) {
     uint16_t n;
 
+    /* A ring's worth per call, so that a driver that never stops
+     * submitting cannot keep the caller from noticing it must stop.
+     */
+    if (submitted >= q->num) {
+      if (held)
+        submit (opaque, held);
+      *more = true;
+      return submitted;
+    }
     virtq_set_notification (&q->vq, false);
     if (virtq_pending (&q->vq, &n, &why) == -1)
       goto broken;

@@ -839,6 +839,53 @@ test_queues_and_concurrency (void)
   wait_disconnected ();
 }
 
+/* A full ring (as many requests as entries, indirect) in one kick:
+ * taken a ring's worth at a time, all completed.
+ */
+static void
+test_full_ring (void)
+{
+  struct vu vu;
+  enum { NUM = 8 };
+  uint64_t data, hdrs, sts;
+  bool done[NUM] = { false };
+  uint16_t heads[NUM];
+
+  vu_connect (&vu, sock, ALL, ALL);
+  vu_queue_start (&vu, 0, NUM);
+  data = vu_alloc_b (&vu, NUM * 512, 512);
+  hdrs = vu_alloc_a (&vu, NUM * 16, 16);
+  sts = vu_alloc_a (&vu, NUM, 1);
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < NUM; ++i) {
+      struct vu_seg sg[3] = {
+        { hdrs + 16 * i, 16, false },
+        { data + 512 * (uint64_t) i, 512, true },
+        { sts + i, 1, true },
+      };
+      write_hdr (&vu, hdrs + 16 * i, VIRTIO_BLK_T_IN, i);
+      *vu_ptr (&vu, sts + i) = 0xff;
+      heads[i] = vu_add (&vu, 0, sg, 3, true);
+      done[i] = false;
+    }
+    vu_kick (&vu, 0);
+    for (int k = 0; k < NUM; ++k) {
+      uint16_t h;
+      uint32_t l;
+      int i;
+      CHECK (vu_wait_used (&vu, 0, &h, &l, 10000) == 1);
+      for (i = 0; i < NUM && (heads[i] != h || done[i]); ++i)
+        ;
+      CHECK (i < NUM);
+      done[i] = true;
+      CHECK (*vu_ptr (&vu, sts + i) == 0 && l == 513);
+      vu_free_chain (&vu, 0, h);
+    }
+  }
+  vu_close (&vu);
+  wait_disconnected ();
+}
+
 /* Disconnecting flushes; a second front end is refused meanwhile;
  * the next one is served.
  */
@@ -1187,6 +1234,7 @@ main (void)
   test_broken_ring ();
   test_notifications ();
   test_queues_and_concurrency ();
+  test_full_ring ();
   test_reconnect_flush ();
   test_read_only ();
   test_io_errors ();
