@@ -8,7 +8,8 @@
  * without TCG in the way.  Used to tune the export; bench-vhost.sh is
  * the end-to-end comparison.
  *
- *   bench-vhost-ring IMAGE read|write BLOCK_SIZE QD SECONDS [uncached]
+ *   [WORKERS=N] bench-vhost-ring IMAGE read|write BLOCK_SIZE QD SECONDS
+ *                                [uncached]
  */
 #include "config.h"
 
@@ -62,6 +63,8 @@ main (int argc, char **argv)
   nsect = vd_attachment_get_size (a) / bs;
   snprintf (sock, sizeof sock, "%s.sock", argv[1]);
   o.socket_path = sock;
+  if (getenv ("WORKERS"))
+    o.workers = strtoul (getenv ("WORKERS"), NULL, 10);
   e = vhost_export_start (a, &o);
   CHECK (e != NULL);
 

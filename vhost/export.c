@@ -42,7 +42,7 @@
 #include "device.h"
 #include "vhost.h"
 
-#define WORKERS_PER_QUEUE 4
+#define WORKERS_PER_QUEUE 8
 #define MAX_WORKERS 64
 
 struct qrunner {

@@ -30,7 +30,7 @@ struct vhost_export_options {
   unsigned num_queues;          /* virtqueues offered (1..32; 0 = 1) */
   const char *serial;           /* blockDeviceIdentifier, NULL = empty */
   bool read_only;               /* present the disk read-only */
-  unsigned workers;             /* I/O threads (0 = 4 per queue) */
+  unsigned workers;             /* I/O threads (0 = 8 per queue, at most 64) */
   bool verbose;                 /* log connections on stderr */
 };
 
