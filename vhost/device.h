@@ -163,4 +163,12 @@ void vhost_req_execute (struct vhost_req *r, struct vhost_bounce *bb);
 /* Block until no request of q is in flight. */
 void vhost_queue_wait_idle (struct vhost_queue *q);
 
+/* Entries were returned since the last interrupt: the poll loop should
+ * call vhost_queue_renotify after a short while (10 ms by default)
+ * unless something else happens first.  vhost_req_execute wakes the
+ * loop (ops->wake) when a burst ends without an interrupt.
+ */
+bool vhost_queue_unsignalled (struct vhost_queue *q);
+void vhost_queue_renotify (struct vhost_queue *q);
+
 #endif

@@ -77,6 +77,7 @@ struct vhost_export {
   atomic_uint_fast64_t sessions;
   atomic_bool connected;
   int flush_failed;             /* a flush at session end failed */
+  int renotify_ms;
 };
 
 int
@@ -295,8 +296,9 @@ queue_thread (void *arg)
       { .fd = q->kick_fd, .events = POLLIN },
       { .fd = qr->wake_fd, .events = POLLIN },
     };
+    int n = poll (pfd, 2, vhost_queue_unsignalled (q) ? qr->e->renotify_ms : -1);
 
-    if (poll (pfd, 2, -1) == -1) {
+    if (n == -1) {
       if (errno == EINTR)
         continue;
       vd_warning ("%s: queue %u: poll: %s", qr->e->socket_path, q->index,
@@ -305,6 +307,10 @@ queue_thread (void *arg)
     }
     if (atomic_load (&qr->stop))
       break;
+    if (n == 0) {
+      vhost_queue_renotify (q);
+      continue;
+    }
     if (pfd[0].revents & (POLLERR | POLLNVAL)) {
       vd_warning ("%s: queue %u: the kick eventfd failed",
                   qr->e->socket_path, q->index);
@@ -694,6 +700,7 @@ vhost_export_start (struct vd_attachment *a,
   }
   e->a = a;
   e->verbose = o->verbose;
+  e->renotify_ms = o->renotify_ms ? (int) o->renotify_ms : 10;
   e->listen_fd = e->stop_fd = -1;
   for (unsigned i = 0; i < VHOST_MAX_QUEUES; ++i)
     e->runners[i].wake_fd = -1;

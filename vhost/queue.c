@@ -39,13 +39,18 @@ signal_eventfd (int fd)
     vd_warning ("signalling an eventfd: %s", strerror (errno));
 }
 
-/* Return head to the driver.  Call with q->lock held. */
-static void
+/* Return head to the driver.  Call with q->lock held.  Whether the
+ * driver was interrupted.
+ */
+static bool
 push_locked (struct vhost_queue *q, uint16_t head, uint32_t len)
 {
   virtq_push (&q->vq, head, len);
-  if (virtq_should_notify (&q->vq))
+  if (virtq_should_notify (&q->vq)) {
     signal_eventfd (q->call_fd);
+    return true;
+  }
+  return false;
 }
 
 static void
@@ -194,17 +199,45 @@ vhost_req_execute (struct vhost_req *r, struct vhost_bounce *bb)
 {
   struct vhost_queue *q = r->q;
   uint32_t used_len;
+  bool notified, recheck = false;
 
   if (vhost_blk_handle (q->dev->blk, &r->chain, bb, &used_len) == -1)
     bad_request (q, r->head, "the request has no device-writable status "
                  "byte");
   atomic_store (&q->busy[r->head], 0);
   pthread_mutex_lock (&q->lock);
-  push_locked (q, r->head, used_len);
-  if (--q->inflight == 0)
+  notified = push_locked (q, r->head, used_len);
+  if (--q->inflight == 0) {
     pthread_cond_broadcast (&q->idle);
+    /* The end of a burst that interrupted nobody: have the queue thread
+     * look at the driver's wish again in a moment (virtq.c, "Method").
+     */
+    recheck = !notified;
+  }
   pthread_mutex_unlock (&q->lock);
   free (r);
+  if (recheck)
+    q->dev->ops->wake (q->dev->opaque, q);
+}
+
+bool
+vhost_queue_unsignalled (struct vhost_queue *q)
+{
+  bool r;
+
+  pthread_mutex_lock (&q->lock);
+  r = virtq_unsignalled (&q->vq);
+  pthread_mutex_unlock (&q->lock);
+  return r;
+}
+
+void
+vhost_queue_renotify (struct vhost_queue *q)
+{
+  pthread_mutex_lock (&q->lock);
+  if (virtq_should_renotify (&q->vq))
+    signal_eventfd (q->call_fd);
+  pthread_mutex_unlock (&q->lock);
 }
 
 void

@@ -32,6 +32,9 @@ struct vhost_export_options {
   bool read_only;               /* present the disk read-only */
   unsigned workers;             /* I/O threads (0 = 8 per queue, at most 64) */
   bool verbose;                 /* log connections on stderr */
+  unsigned renotify_ms;         /* look again at interrupts the driver may
+                                   wait for this long after a burst
+                                   (0 = 10 ms; docs/internals/vhost-user.md) */
 };
 
 /* Check a serial as Apple's VZVirtioBlockDeviceConfiguration

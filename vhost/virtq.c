@@ -13,6 +13,22 @@
  *    fence between its used_event store and its used->idx load;
  *  - re-enabling kicks: store avail_event (or clear NO_NOTIFY), full
  *    fence, then look at avail->idx again.
+ *
+ * Method (interrupts a driver may still be waiting for): the protocol
+ * is only race-free if the driver, too, puts a full barrier between
+ * storing used_event (or clearing NO_INTERRUPT) and loading used->idx.
+ * A single-vCPU guest under TCG does not: QEMU drops guest barriers when
+ * no other vCPU can observe them, but we are another CPU, and x86 lets a
+ * store wait in the store buffer behind a later load.  We can then read
+ * the old used_event, decide no interrupt is wanted, while the driver
+ * reads the old used->idx and goes to sleep waiting for one (we saw a
+ * guest hang this way).  Two defences: the EVENT_IDX decision asks
+ * whether used->idx passed used_event since the last interrupt rather
+ * than during this push, so any later completion catches a late
+ * used_event; and after the last completion of a burst the queue thread
+ * looks again a few milliseconds later (virtq_should_renotify), by
+ * which time the driver's store is visible.  A spurious interrupt is
+ * harmless; a missing one hangs the guest.
  */
 #include "config.h"
 
@@ -105,6 +121,7 @@ virtq_init (struct virtq *vq, const struct vhost_mem *mem, uint16_t num,
    * the ring (the front end restarts us where we stopped).
    */
   vq->used_idx = ring_load (USED_IDX (vq));
+  vq->signalled_used = vq->used_idx;
   vq->signalled_used_valid = false;
   return 0;
 }
@@ -277,27 +294,55 @@ virtq_push (struct virtq *vq, uint16_t head, uint32_t len)
   ring_store (USED_IDX (vq), vq->used_idx);
 }
 
-bool
-virtq_should_notify (struct virtq *vq)
+/* Does the driver want an interrupt for the entries [old, used_idx)? */
+static bool
+wanted (struct virtq *vq, uint16_t old)
 {
+  uint16_t new_idx = vq->used_idx, event;
+
   __atomic_thread_fence (__ATOMIC_SEQ_CST);
   if (!vq->event_idx)
     return !(ring_load (AVAIL_FLAGS (vq)) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+  /* The driver asked for an interrupt once used->idx passes event. */
+  event = ring_load (USED_EVENT (vq));
+  return (uint16_t) (new_idx - event - 1) < (uint16_t) (new_idx - old);
+}
 
-  {
-    uint16_t old = vq->signalled_used, new_idx = vq->used_idx;
-    bool valid = vq->signalled_used_valid;
-    uint16_t event = ring_load (USED_EVENT (vq));
-
-    vq->signalled_used = new_idx;
+bool
+virtq_should_notify (struct virtq *vq)
+{
+  /* With EVENT_IDX the first entry always interrupts (we know nothing
+   * of the driver's wishes yet); without, the flag says.
+   */
+  if ((vq->event_idx && !vq->signalled_used_valid) ||
+      wanted (vq, vq->signalled_used)) {
+    vq->signalled_used = vq->used_idx;
     vq->signalled_used_valid = true;
-    if (!valid)
-      return true;
-    /* The driver asked for an interrupt once used->idx passes event:
-     * did this batch [old, new_idx) cross it?
-     */
-    return (uint16_t) (new_idx - event - 1) < (uint16_t) (new_idx - old);
+    return true;
   }
+  return false;
+}
+
+bool
+virtq_unsignalled (const struct virtq *vq)
+{
+  /* Without a first interrupt, signalled_used is the used index the
+   * ring started with (virtq_init).
+   */
+  return vq->signalled_used != vq->used_idx;
+}
+
+bool
+virtq_should_renotify (struct virtq *vq)
+{
+  bool r;
+
+  if (!virtq_unsignalled (vq))
+    return false;
+  r = wanted (vq, vq->signalled_used);
+  vq->signalled_used = vq->used_idx;
+  vq->signalled_used_valid = true;
+  return r;
 }
 
 void

@@ -56,7 +56,8 @@ struct virtq {
   bool indirect;                /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
   uint16_t last_avail_idx;      /* next available entry to take */
   uint16_t used_idx;            /* our copy of used->idx */
-  uint16_t signalled_used;      /* used_idx at the last interrupt */
+  uint16_t signalled_used;      /* used_idx at the last interrupt (or
+                                   the last virtq_should_renotify) */
   bool signalled_used_valid;
 };
 
@@ -105,8 +106,20 @@ int virtq_walk (const struct virtq *vq, uint16_t head,
  */
 void virtq_push (struct virtq *vq, uint16_t head, uint32_t len);
 
-/* After one or more virtq_push: does the driver want an interrupt? */
+/* After one or more virtq_push: does the driver want an interrupt?
+ * With EVENT_IDX: has used->idx passed used_event since the last
+ * interrupt (not only since the last push: see virtq.c).
+ */
 bool virtq_should_notify (struct virtq *vq);
+
+/* Entries were pushed since the last interrupt. */
+bool virtq_unsignalled (const struct virtq *vq);
+
+/* A while after the last push: look at the driver's wish again, in case
+ * it was made visible to us only after we decided (virtq.c, "Method").
+ * Either way the entries pushed so far count as dealt with.
+ */
+bool virtq_should_renotify (struct virtq *vq);
 
 /* Ask the driver to kick us for new buffers (enable) or not to bother
  * (disable, while we are busy taking them anyway).  Enabling is
