@@ -273,14 +273,18 @@ submit (void *opaque, struct vhost_req *r)
 /* Take everything available, a ring's worth at a time, unless told to
  * stop.
  */
-static void
+static int
 take_requests (struct qrunner *qr)
 {
   bool more;
+  int n, total = 0;
 
-  do
-    vhost_queue_process (qr->q, submit, run_inline, qr, &more);
-  while (more && !atomic_load (&qr->stop));
+  do {
+    n = vhost_queue_process (qr->q, submit, run_inline, qr, &more);
+    if (n > 0)
+      total += n;
+  } while (more && !atomic_load (&qr->stop));
+  return total;
 }
 
 static void *
@@ -289,6 +293,13 @@ queue_thread (void *arg)
   struct qrunner *qr = arg;
   struct vhost_queue *q = qr->q;
 
+  /* Look again at the rings once, a little after each burst: the
+   * driver's stores (available index, used_event) may reach us later
+   * than its decision not to kick or that it needs an interrupt
+   * (virtq.c, "Method"; the same race in the kick direction).
+   */
+  bool look_again = true;
+
   /* Requests may already be waiting (a ring restarted after a stop). */
   take_requests (qr);
   for (;;) {
@@ -296,7 +307,9 @@ queue_thread (void *arg)
       { .fd = q->kick_fd, .events = POLLIN },
       { .fd = qr->wake_fd, .events = POLLIN },
     };
-    int n = poll (pfd, 2, vhost_queue_unsignalled (q) ? qr->e->renotify_ms : -1);
+    int timeout = look_again || vhost_queue_unsignalled (q)
+      ? qr->e->renotify_ms : -1;
+    int n = poll (pfd, 2, timeout);
 
     if (n == -1) {
       if (errno == EINTR)
@@ -309,8 +322,10 @@ queue_thread (void *arg)
       break;
     if (n == 0) {
       vhost_queue_renotify (q);
+      look_again = take_requests (qr) > 0;
       continue;
     }
+    look_again = true;
     if (pfd[0].revents & (POLLERR | POLLNVAL)) {
       vd_warning ("%s: queue %u: the kick eventfd failed",
                   qr->e->socket_path, q->index);
