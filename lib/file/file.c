@@ -424,6 +424,18 @@ bounce_alloc (struct vd_file *f, size_t size)
   return p;
 }
 
+/* Bounce buffer for a request of count bytes: big enough for the widened
+ * range (one alignment unit at each end), capped, so small unaligned
+ * requests do not allocate (and mmap) megabytes each time.
+ */
+static size_t
+bounce_size (struct vd_file *f, size_t count)
+{
+  size_t n = count < VD_FILE_BOUNCE_MAX - 2 * (size_t) f->align
+    ? count + 2 * (size_t) f->align : VD_FILE_BOUNCE_MAX;
+  return ROUND_UP (n, (size_t) f->align);
+}
+
 static bool
 aligned_request (struct vd_file *f, const void *buf, size_t count,
                  uint64_t offset)
@@ -438,6 +450,7 @@ vd_file_pread (struct vd_file *f, void *buf, size_t count, uint64_t offset)
 {
   char *out = buf;
   char *bounce;
+  size_t bsize;
   int r = 0;
 
   if (!f->direct || aligned_request (f, buf, count, offset)) {
@@ -450,17 +463,18 @@ vd_file_pread (struct vd_file *f, void *buf, size_t count, uint64_t offset)
   }
 
   /* Unaligned O_DIRECT read: widen each piece to the alignment. */
-  bounce = bounce_alloc (f, VD_FILE_BOUNCE_MAX);
+  bsize = bounce_size (f, count);
+  bounce = bounce_alloc (f, bsize);
   if (bounce == NULL)
     return -1;
   pthread_rwlock_rdlock (&f->rmw_lock);
   while (count > 0) {
     uint64_t start = ROUND_DOWN (offset, (uint64_t) f->align);
     size_t skip = offset - start;
-    size_t n = MIN (count, (size_t) VD_FILE_BOUNCE_MAX - f->align);
+    size_t n = MIN (count, bsize - f->align);
     size_t wide = ROUND_UP (skip + n, (size_t) f->align);
-    if (wide > VD_FILE_BOUNCE_MAX) {
-      wide = VD_FILE_BOUNCE_MAX;
+    if (wide > bsize) {
+      wide = bsize;
       n = wide - skip;
     }
     r = full_pread (f, bounce, wide, start);
@@ -482,6 +496,7 @@ vd_file_pwrite (struct vd_file *f, const void *buf, size_t count,
 {
   const char *in = buf;
   char *bounce;
+  size_t bsize;
   bool rmw;
   int r = 0;
 
@@ -494,7 +509,8 @@ vd_file_pwrite (struct vd_file *f, const void *buf, size_t count,
     return r;
   }
 
-  bounce = bounce_alloc (f, VD_FILE_BOUNCE_MAX);
+  bsize = bounce_size (f, count);
+  bounce = bounce_alloc (f, bsize);
   if (bounce == NULL)
     return -1;
   /* Only a range that is unaligned needs read-modify-write, and only RMW
@@ -510,10 +526,10 @@ vd_file_pwrite (struct vd_file *f, const void *buf, size_t count,
   while (count > 0) {
     uint64_t start = ROUND_DOWN (offset, (uint64_t) f->align);
     size_t skip = offset - start;
-    size_t n = MIN (count, (size_t) VD_FILE_BOUNCE_MAX - f->align);
+    size_t n = MIN (count, bsize - f->align);
     size_t wide = ROUND_UP (skip + n, (size_t) f->align);
-    if (wide > VD_FILE_BOUNCE_MAX) {
-      wide = VD_FILE_BOUNCE_MAX;
+    if (wide > bsize) {
+      wide = bsize;
       n = wide - skip;
     }
     if (skip > 0 || n < wide) {
