@@ -172,7 +172,7 @@ test_negotiation (void)
 
   /* A part of the config space. */
   {
-    uint8_t buf[12 + 4];
+    uint8_t buf[12 + 4] = { 0 };
     uint32_t hdr[3] = { 20, 4, 0 };
     memcpy (buf, hdr, 12);
     vu_send (&vu, VHOST_USER_GET_CONFIG, 0, buf, sizeof buf, NULL, 0);
@@ -182,7 +182,7 @@ test_negotiation (void)
   }
   /* Outside the config space: an empty reply, and the session goes on. */
   {
-    uint8_t buf[12 + 10];
+    uint8_t buf[12 + 10] = { 0 };
     uint32_t hdr[3] = { 250, 10, 0 };
     memcpy (buf, hdr, 12);
     vu_send (&vu, VHOST_USER_GET_CONFIG, 0, buf, sizeof buf, NULL, 0);
