@@ -5,6 +5,10 @@
 # message sequences, in the input formats described at the top of
 # fuzz-vhost-vq.c and fuzz-vhost-msg.c.  Deterministic; rerun after
 # changing an input format:  fuzz/make-vhost-corpus.py
+# The other files in those folders (hash names) are inputs libFuzzer
+# found in runs of the targets (-Dfuzzing=true, clang), merged with
+#   fuzz-vhost-vq -set_cover_merge=1 -max_len=66000 NEW corpus/vhost-vq RUN
+# An input format change makes them stale: delete them then.
 import os
 import struct
 
@@ -277,10 +281,10 @@ def msg_seeds():
 
 
 def write(target, seeds):
+    # Only the named seeds are (re)written: the files with hash names next
+    # to them were found by libFuzzer (merged with -set_cover_merge=1).
     d = os.path.join(HERE, 'corpus', target)
     os.makedirs(d, exist_ok=True)
-    for f in os.listdir(d):
-        os.unlink(os.path.join(d, f))
     for name, data in sorted(seeds.items()):
         with open(os.path.join(d, name), 'wb') as fp:
             fp.write(data)
