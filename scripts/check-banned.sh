@@ -5,7 +5,7 @@
 # strtok_r.
 cd "$(dirname "$0")/.."
 pattern='\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|atoll|strtok|alloca)[[:space:]]*\('
-hits=$(grep -rnE "$pattern" --include='*.c' --include='*.h' common proto lib server cli tests fuzz bench examples 2>/dev/null \
+hits=$(grep -rnE "$pattern" --include='*.c' --include='*.h' common proto lib server vhost cli tests fuzz bench examples 2>/dev/null \
        || true)
 if [ -n "$hits" ]; then
     echo "$hits"
