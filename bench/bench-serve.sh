@@ -11,17 +11,23 @@
 # with the ratio of vdisk to the faster peer on each row.
 #
 #   bench/bench-serve.sh [BUILDDIR]
-# Environment: BENCH_SECONDS (fio run time, default 10), BENCH_SIZE
+# Environment: BENCH_SECONDS (fio run time, default 4), BENCH_SIZE
 # (default 1G), BENCH_DIR (work directory, default BUILDDIR/bench-serve;
-# must not be tmpfs), BENCH_REPEAT (nbdcopy runs per row, best kept,
-# default 3), BENCH_ONLY (e.g. "tcp" or "unix" to run one transport).
+# must not be tmpfs), BENCH_REPEAT (runs per row, best kept, default 5),
+# BENCH_ONLY (e.g. "tcp" or "unix" to run one transport).
+#
+# Each row is run BENCH_REPEAT times for every server, the servers taking
+# turns (in a rotating order), each run with a fresh server; the best run
+# counts; writes start from a synced file.  Next to the throughput the table gives the server's own CPU time
+# per MiB or per request (from /proc/PID/stat), which a shared, busy
+# machine disturbs much less than throughput.
 set -euo pipefail
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
 vdisk="$top/$build/cli/vdisk"
-secs=${BENCH_SECONDS:-10}
+secs=${BENCH_SECONDS:-4}
 size=${BENCH_SIZE:-1G}
-repeat=${BENCH_REPEAT:-3}
+repeat=${BENCH_REPEAT:-5}
 dir=${BENCH_DIR:-$top/$build/bench-serve}
 only=${BENCH_ONLY:-}
 mkdir -p "$dir"
@@ -98,18 +104,6 @@ start () {
 stop () { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=; }
 
 now () { date +%s.%N; }
-# Best of $repeat nbdcopy runs, in MiB/s.
-copy_rate () {
-    local best=0 t0 t1 r
-    for _ in $(seq "$repeat"); do
-        t0=$(now)
-        "$@" >/dev/null
-        t1=$(now)
-        r=$(python3 -c "print('%.0f' % ($bytes / 1048576 / ($t1 - $t0)))")
-        [ "$r" -gt "$best" ] && best=$r
-    done
-    echo "$best"
-}
 fio_iops () {
     local rw=$1 qd=$2
     fio --name=bench --ioengine=nbd --uri="$uri" --rw="$rw" --bs=4k \
@@ -118,26 +112,65 @@ fio_iops () {
       | python3 -c 'import json,sys; t=sys.stdin.read(); j=json.loads(t[t.index("{"):])["jobs"][0]; print("%.0f" % (j["read"]["iops"] + j["write"]["iops"]))'
 }
 
-declare -A R
+declare -A R C
 tests="seq-read-1 seq-read-4 seq-write-1 seq-write-4 rand-read-qd1 rand-read-qd16 rand-write-qd1 rand-write-qd16"
 
-measure () {
-    local server=$1 transport=$2 key
+cpu_ticks () { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# run_test SERVER TRANSPORT TEST: one run of one test; keeps the best
+# throughput (and the server's CPU time per MiB or per request in that
+# run) in R and C.
+run_test () {
+    local server=$1 transport=$2 t=$3 c0 c1 r n key=$1/$2/$3
     start "$server" "$transport"
-    local mc
-    mc=$(nbdinfo --json "$uri" | python3 -c 'import json,sys; print(json.load(sys.stdin)["exports"][0]["can_multi_conn"])')
-    echo "## $server $transport (can_multi_conn=$mc)" >&2
-    key="$server/$transport"
-    R[$key/seq-read-1]=$(copy_rate nbdcopy --connections=1 --request-size=1048576 "$uri" null:)
-    R[$key/seq-read-4]=$(copy_rate nbdcopy --connections=4 --request-size=1048576 "$uri" null:)
-    R[$key/seq-write-1]=$(copy_rate nbdcopy --connections=1 --request-size=1048576 src.raw "$uri")
-    R[$key/seq-write-4]=$(copy_rate nbdcopy --connections=4 --request-size=1048576 src.raw "$uri")
-    R[$key/rand-read-qd1]=$(fio_iops randread 1)
-    R[$key/rand-read-qd16]=$(fio_iops randread 16)
-    R[$key/rand-write-qd1]=$(fio_iops randwrite 1)
-    R[$key/rand-write-qd16]=$(fio_iops randwrite 16)
-    for t in $tests; do echo "   $t: ${R[$key/$t]}" >&2; done
+    case "$t" in
+        seq-write-*|rand-write-*) sync -f disk.raw 2>/dev/null || sync ;;
+    esac
+    c0=$(cpu_ticks "$pid")
+    case "$t" in
+        seq-read-*) r=$(copy_rate nbdcopy --connections=${t##*-} --request-size=1048576 "$uri" null:) ;;
+        seq-write-*) r=$(copy_rate nbdcopy --connections=${t##*-} --request-size=1048576 src.raw "$uri") ;;
+        rand-read-qd*) r=$(fio_iops randread "${t##*qd}") ;;
+        rand-write-qd*) r=$(fio_iops randwrite "${t##*qd}") ;;
+    esac
+    c1=$(cpu_ticks "$pid")
     stop
+    case "$t" in
+        seq-*) n=$(( bytes / 1048576 )) ;;
+        *) n=$(( r * secs )) ;;
+    esac
+    echo "   $key: $r" >&2
+    if [ "$r" -gt "${R[$key]:-0}" ]; then
+        R[$key]=$r
+        # ms of server CPU per MiB, or us per request
+        C[$key]=$(python3 -c "import sys; t=(float(sys.argv[1])-float(sys.argv[2]))/100; n=max(float(sys.argv[3]), 1); print('%.2f' % (t*1e3/n if sys.argv[4].startswith('seq') else t*1e6/n))" "$c1" "$c0" "$n" "$t")
+    fi
+}
+
+copy_rate () {
+    local t0 t1
+    t0=$(now)
+    "$@" >/dev/null
+    t1=$(now)
+    python3 -c "print('%.0f' % ($bytes / 1048576 / ($t1 - $t0)))"
+}
+
+# Each test: BENCH_REPEAT rounds; in each round every server runs once,
+# in an order that rotates, so that a busy moment of a shared machine
+# does not land on one server only.  The best run of each server counts.
+rotate=0
+measure_all () {
+    local transport=$1; shift
+    local servers=("$@") t i k rep
+    for t in $tests; do
+        for (( rep = 0; rep < repeat; rep++ )); do
+            for (( i = 0; i < ${#servers[@]}; i++ )); do
+                k=$(( (i + rotate) % ${#servers[@]} ))
+                run_test "${servers[$k]}" "$transport" "$t"
+            done
+            rotate=$(( rotate + 1 ))
+        done
+    done
 }
 
 rss_32 () {
@@ -154,9 +187,8 @@ rss_32 () {
 transports="tcp unix"
 [ -n "$only" ] && transports=$only
 for transport in $transports; do
-    for server in vdisk nbdkit qemu-nbd; do
-        measure "$server" "$transport"
-    done
+    echo "## RAW, $transport" >&2
+    measure_all "$transport" vdisk nbdkit qemu-nbd
 done
 if [ $has_asif = 1 ]; then
     rm -f disk.asif disk.qcow2
@@ -168,9 +200,8 @@ if [ $has_asif = 1 ]; then
         stop
     done
     for transport in $transports; do
-        for server in vdisk-asif qemu-nbd-qcow2; do
-            measure "$server" "$transport"
-        done
+        echo "## ASIF vs qcow2, $transport" >&2
+        measure_all "$transport" vdisk-asif qemu-nbd-qcow2
     done
 fi
 declare -A RSS
@@ -182,23 +213,24 @@ unit () { case $1 in seq-*) echo "MiB/s" ;; *) echo "IOPS" ;; esac; }
 ratio () { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print('%.2f' % (a/b) if b else 'n/a')" "$1" "$2"; }
 
 echo
-echo "| transport | test | unit | vdisk | nbdkit | qemu-nbd | vdisk / best peer |"
-echo "|---|---|---|---:|---:|---:|---:|"
+cpu_unit () { case $1 in seq-*) echo "ms/MiB" ;; *) echo "us/req" ;; esac; }
+echo "| transport | test | unit | vdisk | nbdkit | qemu-nbd | vdisk / best peer | server CPU ($(cpu_unit seq)\|$(cpu_unit rand)): vdisk / nbdkit / qemu-nbd |"
+echo "|---|---|---|---:|---:|---:|---:|---|"
 for transport in $transports; do
     for t in $tests; do
         v=${R[vdisk/$transport/$t]} k=${R[nbdkit/$transport/$t]} q=${R[qemu-nbd/$transport/$t]}
         best=$(( k > q ? k : q ))
-        echo "| $transport | $t | $(unit $t) | $v | $k | $q | $(ratio "$v" "$best") |"
+        echo "| $transport | $t | $(unit $t) | $v | $k | $q | $(ratio "$v" "$best") | ${C[vdisk/$transport/$t]} / ${C[nbdkit/$transport/$t]} / ${C[qemu-nbd/$transport/$t]} |"
     done
 done
 if [ $has_asif = 1 ]; then
     echo
-    echo "| transport | test | unit | vdisk ASIF | qemu-nbd qcow2 | ratio |"
-    echo "|---|---|---|---:|---:|---:|"
+    echo "| transport | test | unit | vdisk ASIF | qemu-nbd qcow2 | ratio | server CPU: vdisk / qemu-nbd |"
+    echo "|---|---|---|---:|---:|---:|---|"
     for transport in $transports; do
         for t in $tests; do
             v=${R[vdisk-asif/$transport/$t]} q=${R[qemu-nbd-qcow2/$transport/$t]}
-            echo "| $transport | $t | $(unit $t) | $v | $q | $(ratio "$v" "$q") |"
+            echo "| $transport | $t | $(unit $t) | $v | $q | $(ratio "$v" "$q") | ${C[vdisk-asif/$transport/$t]} / ${C[qemu-nbd-qcow2/$transport/$t]} |"
         done
     done
 else

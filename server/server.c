@@ -213,6 +213,17 @@ vd_server_add_export (struct vd_server *vs, const char *name,
   e->pref_block = pref;
   e->max_payload = maxr;
   s->nr_exports++;
+  if (s->cfg.verbose >= 1) {
+    char flags[200];
+    srv_log (s, "export '%s'%s: %s (%s, %" PRIu64 " bytes, %s, caching %s, "
+             "sync %s), flags %s", e->name,
+             s->nr_exports == 1 ? " (default)" : "",
+             vd_attachment_get_name (a), vd_attachment_get_format (a),
+             e->size, e->read_only ? "read-only" : "read-write",
+             vd_caching_mode_name (vd_attachment_get_caching_mode (a)),
+             vd_sync_mode_name (vd_attachment_get_sync_mode (a)),
+             vd_nbd_tx_flags_string (e->flags, flags, sizeof flags));
+  }
   return 0;
 
  fail:

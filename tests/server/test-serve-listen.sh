@@ -110,6 +110,17 @@ while read -r i; do
 done < acked.txt
 echo "acknowledged during shutdown: $(wc -l < acked.txt) of 48"
 
+# Per-export modes: global defaults, overridden per export.
+make_image raw b.raw 1MiB
+serve pid -v --port 0 --sync none --export "a=disk.raw,caching=uncached" \
+    --export "b=b.raw,sync=full,read-only,caching=cached"
+grep -q "export 'a' (default): disk.raw (raw, 16777216 bytes, read-write, caching uncached, sync none)" "$serve_log" \
+    || { cat "$serve_log"; fail "export a modes"; }
+grep -q "export 'b': b.raw (raw, 1048576 bytes, read-only, caching cached, sync full)" "$serve_log" \
+    || { cat "$serve_log"; fail "export b modes"; }
+qemu-io -f raw -c 'write -P 0x66 1000 3000' -c 'read -P 0x66 1000 3000' "$serve_uri" | grep -q 'read 3000/3000' || fail "uncached export"
+stop_serve "$pid"
+
 # Command-line errors.
 set +e
 "$VDISK" serve >/dev/null 2>err.txt; [ $? = 2 ] || fail "no image: exit $?"
