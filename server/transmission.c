@@ -50,6 +50,8 @@
 #include "vector.h"
 
 #define INLINE_SLOW_NS   50000   /* inline average above this: use pool */
+#define INLINE_FLUSH_NS  10000   /* a request this slow sends the batch's
+                                    replies at once */
 #define INLINE_PROBE     32      /* re-probe inline every N requests */
 #define MAX_ERROR_MSG    1024
 
@@ -621,6 +623,14 @@ dispatch (struct conn *c, struct request *req)
     request_execute (req);
     dt = now_ns () - t0;
     c->inline_ewma_ns = (c->inline_ewma_ns * 7 + dt) / 8;
+    if (dt > INLINE_FLUSH_NS) {
+      /* Batching replies pays for cheap requests only; after a slower one
+       * let the client have its replies rather than wait for the batch.
+       */
+      pthread_mutex_lock (&c->out_lock);
+      out_flush_locked (c);
+      pthread_mutex_unlock (&c->out_lock);
+    }
     return;
   }
   if (req->payload_borrowed) {
