@@ -213,8 +213,7 @@ unit () { case $1 in seq-*) echo "MiB/s" ;; *) echo "IOPS" ;; esac; }
 ratio () { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print('%.2f' % (a/b) if b else 'n/a')" "$1" "$2"; }
 
 echo
-cpu_unit () { case $1 in seq-*) echo "ms/MiB" ;; *) echo "us/req" ;; esac; }
-echo "| transport | test | unit | vdisk | nbdkit | qemu-nbd | vdisk / best peer | server CPU ($(cpu_unit seq)\|$(cpu_unit rand)): vdisk / nbdkit / qemu-nbd |"
+echo "| transport | test | unit | vdisk | nbdkit | qemu-nbd | vdisk / best peer | server CPU (ms/MiB for seq, us/req for rand): vdisk / nbdkit / qemu-nbd |"
 echo "|---|---|---|---:|---:|---:|---:|---|"
 for transport in $transports; do
     for t in $tests; do
