@@ -77,6 +77,8 @@ print_prop (void *ud, const char *key, int type, const char *str, uint64_t u)
     return 0;
   }
 
+  if (type == VD_PROP_STRING && (str == NULL || *str == '\0'))
+    return 0;                   /* JSON keeps the key; text shows nothing */
   printf ("%s%s: ", dot ? "    " : "", leaf);
   switch (type) {
   case VD_PROP_STRING:

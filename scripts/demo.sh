@@ -1,9 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# The main job: create an ASIF image, serve it over NBD on loopback with
-# vdisk serve, write and read it with real NBD clients (nbdcopy,
-# qemu-io, qemu-img, nbdinfo), print the URI, stop the server cleanly and
-# show what landed in the image.  Everything lives in a temporary
+# The main job: make a RAW disk, convert it to ASIF, serve the ASIF image
+# over NBD on loopback with vdisk serve, write and read it with real NBD
+# clients (nbdcopy, qemu-io, qemu-img, nbdinfo), print the URI, copy the
+# export back to RAW (the round trip RAW -> ASIF -> NBD -> RAW), stop the
+# server cleanly and show what landed in the image.  Everything lives in a temporary
 # directory that is removed at the end; the server is stopped by PID.
 set -euo pipefail
 build=${1:-build}
@@ -23,9 +24,15 @@ for t in nbdinfo nbdcopy qemu-img qemu-io; do
     command -v $t >/dev/null || { echo "demo: $t is missing (make deps)" >&2; exit 1; }
 done
 
-step "vdisk image create blank --fs none --format ASIF --size 10GiB disk.asif"
-"$vdisk" image create blank --fs none --format ASIF --size 10GiB disk.asif
-ls -ls disk.asif
+step "vdisk image create blank --fs none --format RAW --size 10GiB disk.img, with some data"
+"$vdisk" image create blank --fs none --format RAW --size 10GiB disk.img
+qemu-io -f raw -c 'write -P 0x11 0 1M' -c 'write -P 0x22 3G 8M' disk.img
+"$vdisk" image map disk.img
+
+step "vdisk image convert -O asif disk.img disk.asif   (RAW -> ASIF, sparse)"
+"$vdisk" image convert -O asif disk.img disk.asif
+"$vdisk" image compare disk.img disk.asif
+ls -ls disk.img disk.asif
 
 step "vdisk serve --port 0 --print-uri disk.asif   (NBD on 127.0.0.1, a free port)"
 "$vdisk" serve --port 0 --print-uri --pid-file serve.pid disk.asif >uri.txt 2>serve.log &
@@ -58,6 +65,10 @@ nbdinfo --map "$uri"
 step "qemu-img convert the export to qcow2, then compare"
 qemu-img convert -p -f raw -O qcow2 "$uri" copy.qcow2
 qemu-img compare -f raw -F qcow2 "$uri" copy.qcow2
+
+step "vdisk image convert $uri roundtrip.img   (NBD -> RAW)"
+"$vdisk" image convert -p "$uri" roundtrip.img
+qemu-img compare -f raw -F raw "$uri" roundtrip.img
 
 step "stop the server (SIGTERM: finish requests, flush, close)"
 kill -TERM "$server"
