@@ -93,5 +93,6 @@ extern const struct cli_command cmd_image_check;
 extern const struct cli_command cmd_image_resize;
 extern const struct cli_command cmd_image_compact;
 extern const struct cli_command cmd_serve;
+extern const struct cli_command cmd_tls_gen_certs;
 
 #endif

@@ -30,6 +30,7 @@ static const struct cli_command *const commands[] = {
   &cmd_image_resize,
   &cmd_image_compact,
   &cmd_serve,
+  &cmd_tls_gen_certs,
 };
 #define NR_COMMANDS (sizeof commands / sizeof commands[0])
 
