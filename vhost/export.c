@@ -253,21 +253,34 @@ drain_eventfd (int fd)
   while (r == -1 && errno == EINTR);
 }
 
-/* A request the queue thread runs itself (see vhost_queue_process). */
-static void
-run_inline (void *opaque, struct vhost_req *r)
-{
-  struct qrunner *qr = opaque;
-
-  vhost_req_execute (r, &qr->bounce);
-}
-
 static void
 submit (void *opaque, struct vhost_req *r)
 {
   struct qrunner *qr = opaque;
 
   pool_submit (&qr->e->pool, r);
+}
+
+/* A request alone in flight, which the queue thread may run itself (see
+ * vhost_queue_process) to save two thread hand-offs.  Only small ones:
+ * while the queue thread is busy with a 1 MiB read, it does not see the
+ * guest's next requests, and a guest reading ahead (sequential reads,
+ * readahead) waits for the whole transfer before its next request is
+ * even taken.  4 KiB random I/O, where the hand-offs matter, keeps the
+ * fast path (docs/benchmarks.md, the vhost-user-blk section).
+ */
+#define VHOST_INLINE_MAX_BYTES (64u << 10)
+
+static void
+run_inline (void *opaque, struct vhost_req *r)
+{
+  struct qrunner *qr = opaque;
+
+  if (r->chain.out_bytes + r->chain.in_bytes > VHOST_INLINE_MAX_BYTES + 512) {
+    submit (opaque, r);
+    return;
+  }
+  vhost_req_execute (r, &qr->bounce);
 }
 
 /* Take everything available, a ring's worth at a time, unless told to
