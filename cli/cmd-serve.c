@@ -5,7 +5,8 @@
  *
  * Serve attachments over NBD (server/server.h).  Where to listen: TCP
  * (default 127.0.0.1:10809), a unix socket, sockets passed by systemd
- * (LISTEN_FDS), or one connection on stdin/stdout.  SIGTERM and SIGINT
+ * (LISTEN_FDS), or one connection on stdin/stdout.  TLS (STARTTLS, X.509
+ * or PSK) with --tls; exports can be TLS-only.  SIGTERM and SIGINT
  * stop the server cleanly: no new connections, requests in flight are
  * finished and answered, images are flushed and closed.
  */
@@ -54,6 +55,14 @@ static const struct cli_option options[] = {
     "time a client has to finish the handshake (default 10)" },
   { "no-inline-io", 0, no_argument, NULL,
     "run every request on the worker pool" },
+  { "tls", 0, required_argument, "off|on|require",
+    "TLS (STARTTLS): on offers it, require insists on it (default off)" },
+  { "tls-certificates", 0, required_argument, "DIR",
+    "X.509: DIR/server-cert.pem, server-key.pem, ca-cert.pem [ca-crl.pem]" },
+  { "tls-psk", 0, required_argument, "FILE",
+    "pre-shared keys, psktool's USERNAME:HEXKEY lines" },
+  { "tls-verify-peer", 0, no_argument, NULL,
+    "require client certificates signed by DIR/ca-cert.pem" },
   CLI_SERVE_VHOST_OPTIONS,
   { "verbose", 'v', no_argument, NULL,
     "log connections (twice: options and requests)" },
@@ -69,13 +78,14 @@ on_signal (int sig)
     vd_server_stop (the_server);
 }
 
-/* --export value: NAME=IMAGE[,read-only][,caching=M][,sync=M]
+/* --export value: NAME=IMAGE[,read-only][,tls-only][,caching=M][,sync=M]
  * [,format=F][,description=TEXT], a literal comma written ",,".
  */
 struct export_spec {
   char *name;
   char *image;
   char *description;
+  bool tls_only;
   struct cli_open_opts co;
 };
 
@@ -143,6 +153,10 @@ parse_export (const struct cli_command *cmd, const char *arg,
     val = strchr (field, '=');
     if (strcmp (field, "read-only") == 0 || strcmp (field, "ro") == 0)
       r = cli_open_opts_apply (&es->co, cmd, "read-only", NULL);
+    else if (strcmp (field, "tls-only") == 0) {
+      es->tls_only = true;
+      r = 1;
+    }
     else if (val && strncmp (field, "description=", 12) == 0) {
       free (es->description);
       es->description = strdup (val + 1);
@@ -157,8 +171,8 @@ parse_export (const struct cli_command *cmd, const char *arg,
     }
     else {
       cli_usage_error (cmd, "--export '%s': unknown export option '%s' "
-                       "(expected read-only, caching=, sync=, format= or "
-                       "description=)", arg, field);
+                       "(expected read-only, tls-only, caching=, sync=, "
+                       "format= or description=)", arg, field);
       r = -1;
     }
     free (field);
@@ -304,6 +318,25 @@ run (const struct cli_command *cmd, int argc, char **argv)
     }
     else if (strcmp (name, "no-inline-io") == 0)
       cfg.inline_io = false;
+    else if (strcmp (name, "tls") == 0) {
+      if (strcmp (arg, "off") == 0)
+        cfg.tls = VD_SERVER_TLS_OFF;
+      else if (strcmp (arg, "on") == 0)
+        cfg.tls = VD_SERVER_TLS_ON;
+      else if (strcmp (arg, "require") == 0)
+        cfg.tls = VD_SERVER_TLS_REQUIRE;
+      else {
+        status = cli_usage_error (cmd, "--tls: '%s' is not off, on or "
+                                  "require", arg);
+        goto out;
+      }
+    }
+    else if (strcmp (name, "tls-certificates") == 0)
+      cfg.tls_certificates = arg;
+    else if (strcmp (name, "tls-psk") == 0)
+      cfg.tls_psk_file = arg;
+    else if (strcmp (name, "tls-verify-peer") == 0)
+      cfg.tls_verify_peer = true;
     else if (strcmp (name, "verbose") == 0)
       cfg.verbose++;
   }
@@ -329,6 +362,33 @@ run (const struct cli_command *cmd, int argc, char **argv)
                               "description=TEXT)");
     goto out;
   }
+  if (cfg.tls == VD_SERVER_TLS_OFF &&
+      (cfg.tls_certificates || cfg.tls_psk_file || cfg.tls_verify_peer)) {
+    status = cli_usage_error (cmd, "--tls-certificates, --tls-psk and "
+                              "--tls-verify-peer need --tls=on or "
+                              "--tls=require");
+    goto out;
+  }
+  if (cfg.tls != VD_SERVER_TLS_OFF) {
+    if (!vd_server_tls_available ()) {
+      status = cli_usage_error (cmd, "--tls: this vdisk was built without "
+                                "GnuTLS");
+      goto out;
+    }
+    if ((cfg.tls_certificates != NULL) == (cfg.tls_psk_file != NULL)) {
+      status = cli_usage_error (cmd, "--tls=%s needs one of "
+                                "--tls-certificates DIR or --tls-psk FILE",
+                                cfg.tls == VD_SERVER_TLS_ON ? "on"
+                                : "require");
+      goto out;
+    }
+    if (cfg.tls_verify_peer && cfg.tls_certificates == NULL) {
+      status = cli_usage_error (cmd, "--tls-verify-peer needs "
+                                "--tls-certificates (it checks X.509 client "
+                                "certificates)");
+      goto out;
+    }
+  }
   if (stdio && (bind_addr || port || sock || print_uri || pid_file)) {
     status = cli_usage_error (cmd, "--stdio cannot be combined with "
                               "--bind, --port, --socket, --print-uri or "
@@ -341,6 +401,12 @@ run (const struct cli_command *cmd, int argc, char **argv)
     const char *a = specs[k].image;
     if (parse_export (cmd, a, &co, &specs[k]) == -1) {
       status = EXIT_USAGE;
+      goto out;
+    }
+    if (specs[k].tls_only && cfg.tls != VD_SERVER_TLS_ON) {
+      status = cli_usage_error (cmd, "--export '%s': tls-only needs "
+                                "--tls=on (with --tls=require every export "
+                                "needs TLS already)", a);
       goto out;
     }
   }
@@ -380,7 +446,9 @@ run (const struct cli_command *cmd, int argc, char **argv)
                                                   &specs[k].co.o);
     if (a == NULL ||
         vd_server_add_export (the_server, specs[k].name,
-                              specs[k].description, a) == -1) {
+                              specs[k].description, a) == -1 ||
+        (specs[k].tls_only &&
+         vd_server_set_export_tls_only (the_server, specs[k].name) == -1)) {
       cli_lib_error ();
       goto out;
     }

@@ -19,8 +19,20 @@
  * Supported: EXPORT_NAME, ABORT, LIST, INFO and GO (INFO_EXPORT,
  * INFO_NAME, INFO_DESCRIPTION, INFO_BLOCK_SIZE), STRUCTURED_REPLY,
  * LIST_META_CONTEXT and SET_META_CONTEXT (base:allocation),
- * EXTENDED_HEADERS.  STARTTLS is refused with ERR_POLICY (no TLS
- * configured).
+ * EXTENDED_HEADERS, STARTTLS.
+ *
+ * TLS (the spec's three modes, chosen by cfg.tls for the whole server):
+ *   off      STARTTLS gets ERR_POLICY.
+ *   on       SELECTIVETLS: STARTTLS is accepted; exports marked tls-only
+ *            are left out of LIST and refused (ERR_TLS_REQD, or a
+ *            disconnect for EXPORT_NAME, which cannot fail politely)
+ *            until TLS is up.
+ *   require  FORCEDTLS: before STARTTLS every option but STARTTLS and
+ *            ABORT gets ERR_TLS_REQD, and EXPORT_NAME disconnects.
+ * After the TLS handshake everything negotiated in the clear (structured
+ * replies, extended headers, metadata contexts) is forgotten, as the
+ * spec requires: a man in the middle could have chosen it.  A second
+ * STARTTLS gets ERR_INVALID.
  */
 #include "config.h"
 
@@ -163,6 +175,12 @@ opt_info_go (struct conn *c, uint32_t option, const unsigned char *data,
                        "no export named '%s'",
                        printable (ir.name, ir.name_len, nbuf, sizeof nbuf))
       ? HS_CLOSE : HS_RECV_OPTION;
+  if (e->tls_only && !c->tls)
+    return send_error (c, option, NBD_REP_ERR_TLS_REQD, deadline,
+                       "export '%s' needs TLS: send NBD_OPT_STARTTLS first",
+                       printable (e->name, strlen (e->name), nbuf,
+                                  sizeof nbuf))
+      ? HS_CLOSE : HS_RECV_OPTION;
 
   flags = export_tx_flags (e, c);
   n = vd_nbd_encode_info_export (buf, e->size, flags);
@@ -228,6 +246,12 @@ opt_export_name (struct conn *c, const unsigned char *data, uint32_t len,
               printable ((const char *) data, len, nbuf, sizeof nbuf));
     return HS_CLOSE;
   }
+  if (e->tls_only && !c->tls) {
+    conn_log (c, "NBD_OPT_EXPORT_NAME: export '%s' needs TLS and the "
+              "client did not send NBD_OPT_STARTTLS: disconnecting",
+              printable (e->name, strlen (e->name), nbuf, sizeof nbuf));
+    return HS_CLOSE;
+  }
   n = vd_nbd_encode_export_name_reply (buf, e->size, export_tx_flags (e, c),
                                        c->no_zeroes);
   if (conn_write_full (c, buf, n, deadline) == -1)
@@ -248,9 +272,12 @@ opt_list (struct conn *c, uint32_t len, double deadline)
   for (size_t i = 0; i < c->s->nr_exports; ++i) {
     struct export *e = &c->s->exports[i];
     const char *d = e->description ? e->description : "";
-    ssize_t n = vd_nbd_encode_rep_server (buf, sizeof buf, e->name,
-                                          strlen (e->name), d, strlen (d),
-                                          NULL);
+    ssize_t n;
+
+    if (e->tls_only && !c->tls)
+      continue;                 /* hidden until TLS (SELECTIVETLS) */
+    n = vd_nbd_encode_rep_server (buf, sizeof buf, e->name,
+                                  strlen (e->name), d, strlen (d), NULL);
     if (n > 0 && (size_t) n <= sizeof buf &&
         send_reply (c, NBD_OPT_LIST, NBD_REP_SERVER, buf, n, deadline) == -1)
       return HS_CLOSE;
@@ -293,6 +320,12 @@ opt_meta_context (struct conn *c, uint32_t option, const unsigned char *data,
                        "no export named '%s'",
                        printable (mr.name, mr.name_len, nbuf, sizeof nbuf))
       ? HS_CLOSE : HS_RECV_OPTION;
+  if (e->tls_only && !c->tls)
+    return send_error (c, option, NBD_REP_ERR_TLS_REQD, deadline,
+                       "export '%s' needs TLS: send NBD_OPT_STARTTLS first",
+                       printable (e->name, strlen (e->name), nbuf,
+                                  sizeof nbuf))
+      ? HS_CLOSE : HS_RECV_OPTION;
 
   if (mr.nr_queries == 0)
     match = !set;               /* list all; select nothing */
@@ -325,6 +358,58 @@ opt_meta_context (struct conn *c, uint32_t option, const unsigned char *data,
     c->meta_export = e;
   }
   return HS_RECV_OPTION;
+}
+
+static enum hs_state
+opt_starttls (struct conn *c, uint32_t len, double deadline)
+{
+  if (len)
+    return send_error (c, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID, deadline,
+                       "NBD_OPT_STARTTLS takes no data")
+      ? HS_CLOSE : HS_RECV_OPTION;
+  if (c->s->cfg.tls == VD_SERVER_TLS_OFF)
+    return send_error (c, NBD_OPT_STARTTLS, NBD_REP_ERR_POLICY, deadline,
+                       "TLS is not enabled on this server")
+      ? HS_CLOSE : HS_RECV_OPTION;
+  if (c->tls)
+    return send_error (c, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID, deadline,
+                       "TLS is already on")
+      ? HS_CLOSE : HS_RECV_OPTION;
+  if (send_ack (c, NBD_OPT_STARTTLS, deadline) == -1)
+    return HS_CLOSE;
+#if HAVE_GNUTLS
+  /* From the ACK on it is TLS or nothing: a failed handshake closes. */
+  if (tls_upgrade (c, deadline) == -1)
+    return HS_CLOSE;
+#else
+  return HS_CLOSE;              /* unreachable: vd_server_new refuses TLS */
+#endif
+  c->structured = false;
+  c->extended = false;
+  c->meta_export = NULL;
+  c->meta_base_allocation = false;
+  return HS_RECV_OPTION;
+}
+
+/* FORCEDTLS: before STARTTLS, only STARTTLS and ABORT are allowed. */
+static bool
+tls_required (struct conn *c, uint32_t option)
+{
+  return c->s->cfg.tls == VD_SERVER_TLS_REQUIRE && !c->tls &&
+    option != NBD_OPT_STARTTLS && option != NBD_OPT_ABORT;
+}
+
+static enum hs_state
+refuse_tls_required (struct conn *c, uint32_t option, double deadline)
+{
+  if (option == NBD_OPT_EXPORT_NAME) {
+    conn_log (c, "NBD_OPT_EXPORT_NAME before NBD_OPT_STARTTLS, but TLS is "
+              "required: disconnecting");
+    return HS_CLOSE;
+  }
+  return send_error (c, option, NBD_REP_ERR_TLS_REQD, deadline,
+                     "TLS is required: send NBD_OPT_STARTTLS first")
+    ? HS_CLOSE : HS_RECV_OPTION;
 }
 
 /* Read one option and act on it. */
@@ -378,6 +463,8 @@ recv_option (struct conn *c, double deadline, unsigned *nr_options)
       return HS_CLOSE;
     if (o.option == NBD_OPT_ABORT)
       return HS_CLOSE;
+    if (tls_required (c, o.option))
+      return refuse_tls_required (c, o.option, deadline);
     return send_error (c, o.option,
                        known ? NBD_REP_ERR_TOO_BIG : NBD_REP_ERR_UNSUP,
                        deadline, "option data of %" PRIu32 " bytes is "
@@ -405,6 +492,9 @@ recv_option (struct conn *c, double deadline, unsigned *nr_options)
     return HS_CLOSE;
   }
 
+  if (tls_required (c, o.option))
+    return refuse_tls_required (c, o.option, deadline);
+
   switch (o.option) {
   case NBD_OPT_EXPORT_NAME:
     return opt_export_name (c, data, o.length, deadline);
@@ -419,13 +509,7 @@ recv_option (struct conn *c, double deadline, unsigned *nr_options)
     return opt_list (c, o.length, deadline);
 
   case NBD_OPT_STARTTLS:
-    if (o.length)
-      return send_error (c, o.option, NBD_REP_ERR_INVALID, deadline,
-                         "NBD_OPT_STARTTLS takes no data")
-        ? HS_CLOSE : HS_RECV_OPTION;
-    return send_error (c, o.option, NBD_REP_ERR_POLICY, deadline,
-                       "TLS is not enabled on this server")
-      ? HS_CLOSE : HS_RECV_OPTION;
+    return opt_starttls (c, o.length, deadline);
 
   case NBD_OPT_INFO:
   case NBD_OPT_GO:

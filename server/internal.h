@@ -40,6 +40,8 @@ struct export {
   struct vd_attachment *a;
   uint64_t size;
   bool read_only;
+  bool tls_only;                /* SELECTIVETLS: hidden and refused
+                                   before STARTTLS */
   uint16_t flags;               /* transmission flags without SEND_DF */
   uint32_t min_block, pref_block, max_payload;
 };
@@ -59,10 +61,14 @@ struct transport_ops {
   void (*shutdown) (struct transport *t); /* wake and stop both ways */
   void (*close) (struct transport *t);
 };
+struct tls_session;
 struct transport {
   const struct transport_ops *ops;
   int fd_in, fd_out;
   bool own_fds;                 /* close closes them */
+  const struct transport_ops *lower; /* under TLS: the plain table the
+                                        records travel over */
+  struct tls_session *tls;      /* under TLS (tls.c) */
 };
 /* A socket, or (stdio) a pair of fds that may be pipes.  The fds are
  * owned (closed by close) unless own_fds is false.
@@ -121,6 +127,7 @@ struct conn {
 
   /* Negotiated state. */
   bool fixed_newstyle, no_zeroes, structured, extended;
+  bool tls;                     /* STARTTLS done: c->t is the TLS table */
   struct export *meta_export;   /* export the contexts were set for */
   bool meta_base_allocation;    /* base:allocation selected */
   struct export *exp;           /* after GO / EXPORT_NAME */
@@ -189,6 +196,7 @@ struct server {
   uint64_t next_conn_id;
   struct pool pool;
   bool pool_started;
+  struct tls_creds *tls;        /* tls.c; NULL with --tls=off */
 };
 
 /* log.c */
@@ -215,8 +223,24 @@ int conn_read_full (struct conn *c, void *buf, size_t len, double deadline,
 int conn_write_full (struct conn *c, const void *buf, size_t len,
                      double deadline);
 int conn_skip (struct conn *c, uint64_t len, double deadline);
+/* Wait until fd has events, the deadline passes (ETIMEDOUT) or the
+ * server stops (ESHUTDOWN).  0 or -1.
+ */
+int conn_wait (struct conn *c, int fd, short events, double deadline);
 /* Wake the connection thread. */
 void conn_wake (struct conn *c);
+
+/* tls.c (compiled with GnuTLS only; vd_server_new refuses --tls=on and
+ * require without it, so nothing calls these in other builds).
+ *   tls_creds_new: load the credentials the config names (once per
+ *     server); NULL with the thread-local error naming the bad file.
+ *   tls_upgrade: the TLS handshake on c's transport, bounded by the
+ *     handshake deadline; on success c->t uses the TLS table.  0, or -1
+ *     (logged naming the client; the connection must be closed).
+ */
+struct tls_creds *tls_creds_new (const struct vd_server_config *cfg);
+void tls_creds_free (struct tls_creds *creds);
+int tls_upgrade (struct conn *c, double deadline);
 
 /* handshake.c: returns HS_TRANSMISSION or HS_CLOSE. */
 enum hs_state handshake (struct conn *c);

@@ -41,8 +41,8 @@ drain_wake (struct conn *c)
   }
 }
 
-static int
-wait_fd (struct conn *c, int fd, short events, double deadline)
+int
+conn_wait (struct conn *c, int fd, short events, double deadline)
 {
   struct pollfd pfd[3] = {
     { .fd = fd, .events = events },
@@ -97,7 +97,7 @@ conn_read_full (struct conn *c, void *buf, size_t len, double deadline,
     }
     if (errno != EAGAIN && errno != EWOULDBLOCK)
       return -1;
-    if (wait_fd (c, c->t.fd_in, POLLIN, deadline) == -1)
+    if (conn_wait (c, c->t.fd_in, POLLIN, deadline) == -1)
       return -1;
   }
   return 0;
@@ -120,7 +120,7 @@ conn_write_full (struct conn *c, const void *buf, size_t len,
     }
     if (r == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
       return -1;
-    if (wait_fd (c, c->t.fd_out, POLLOUT, deadline) == -1)
+    if (conn_wait (c, c->t.fd_out, POLLOUT, deadline) == -1)
       return -1;
   }
   return 0;

@@ -91,8 +91,32 @@ vd_server_new (const struct vd_server_config *cfg)
     s->cfg.conn_buffer_limit = SRV_DEFAULT_CONN_BUFFER;
   if (s->cfg.drain_timeout <= 0)
     s->cfg.drain_timeout = SRV_DEFAULT_DRAIN_TIMEOUT;
+  if (s->cfg.tls != VD_SERVER_TLS_OFF) {
+#if HAVE_GNUTLS
+    s->tls = tls_creds_new (&s->cfg);
+    if (s->tls == NULL) {
+      free (s);
+      return NULL;
+    }
+#else
+    vd_error_msg (ENOTSUP, "TLS: this vdisk was built without GnuTLS");
+    free (s);
+    return NULL;
+#endif
+  }
+  else if (s->cfg.tls_certificates || s->cfg.tls_psk_file ||
+           s->cfg.tls_verify_peer) {
+    vd_error_msg (EINVAL, "TLS credentials given but TLS is off");
+    free (s);
+    return NULL;
+  }
+  /* Read above; the caller's strings need not outlive this call. */
+  s->cfg.tls_certificates = s->cfg.tls_psk_file = NULL;
   if (pipe2 (s->stop_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
     vd_error (errno, "pipe");
+#if HAVE_GNUTLS
+    tls_creds_free (s->tls);
+#endif
     free (s);
     return NULL;
   }
@@ -231,7 +255,62 @@ vd_server_add_export (struct vd_server *vs, const char *name,
   return -1;
 }
 
+int
+vd_server_set_export_tls_only (struct vd_server *vs, const char *name)
+{
+  struct server *s = S (vs);
+
+  if (s->cfg.tls == VD_SERVER_TLS_OFF) {
+    vd_error_msg (EINVAL, "export '%s' is TLS-only, but TLS is off", name);
+    return -1;
+  }
+  for (size_t i = 0; i < s->nr_exports; ++i)
+    if (strcmp (s->exports[i].name, name) == 0) {
+      s->exports[i].tls_only = true;
+      return 0;
+    }
+  vd_error_msg (ENOENT, "no export named '%s'", name);
+  return -1;
+}
+
+#if !HAVE_GNUTLS
+bool
+vd_server_tls_available (void)
+{
+  return false;
+}
+#endif
+
 /* ---- Listening ---------------------------------------------------------- */
+
+static bool
+is_loopback (const struct sockaddr *sa)
+{
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+    return (ntohl (in->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+    if (IN6_IS_ADDR_LOOPBACK (&in6->sin6_addr))
+      return true;
+    return IN6_IS_ADDR_V4MAPPED (&in6->sin6_addr) &&
+      in6->sin6_addr.s6_addr[12] == 127;
+  }
+  return true;                  /* unix sockets stay on this machine */
+}
+
+/* Plain NBD to the network: anyone on the path can read and change the
+ * data, so say so (the default address is loopback for that reason).
+ */
+static void
+warn_exposed (struct server *s, const struct sockaddr *sa, const char *desc)
+{
+  if (s->cfg.tls == VD_SERVER_TLS_OFF && !is_loopback (sa))
+    srv_log (s, "warning: listening on %s (not loopback) without TLS: "
+             "the data travels in the clear and anyone who can connect "
+             "can use the exports (see --tls)", desc);
+}
 
 static int
 add_listener (struct server *s, int fd, const char *desc)
@@ -301,6 +380,15 @@ default_export_name (struct server *s)
   return s->nr_exports ? s->exports[0].name : "";
 }
 
+/* With TLS on the URI says so (nbds: the client insists on TLS). */
+static const char *
+uri_scheme (struct server *s, bool unix_socket)
+{
+  if (s->cfg.tls == VD_SERVER_TLS_OFF)
+    return unix_socket ? "nbd+unix" : "nbd";
+  return unix_socket ? "nbds+unix" : "nbds";
+}
+
 /* nbd://HOST:PORT/EXPORT for a bound socket address. */
 static int
 add_tcp_uri (struct server *s, const struct sockaddr *sa)
@@ -331,7 +419,8 @@ add_tcp_uri (struct server *s, const struct sockaddr *sa)
   else
     return 0;
   uri_encode (default_export_name (s), false, name, sizeof name);
-  snprintf (uri, sizeof uri, "nbd://%s:%d/%s", host, port, name);
+  snprintf (uri, sizeof uri, "%s://%s:%d/%s", uri_scheme (s, false), host,
+            port, name);
   return add_uri (s, uri);
 }
 
@@ -388,6 +477,7 @@ vd_server_listen_tcp (struct vd_server *vs, const char *host,
     else
       snprintf (desc, sizeof desc, "tcp %s port %d", host,
                 ntohs (((struct sockaddr_in *) &ss)->sin_port));
+    warn_exposed (s, (struct sockaddr *) &ss, desc);
     if (add_listener (s, fd, desc) == -1 ||
         add_tcp_uri (s, (struct sockaddr *) &ss) == -1) {
       close (fd);
@@ -470,7 +560,8 @@ vd_server_listen_unix (struct vd_server *vs, const char *path)
   }
   uri_encode (abs, true, enc, sizeof enc);
   uri_encode (default_export_name (s), false, name, sizeof name);
-  snprintf (uri, sizeof uri, "nbd+unix:///%s?socket=%s", name, enc);
+  snprintf (uri, sizeof uri, "%s:///%s?socket=%s", uri_scheme (s, true),
+                  name, enc);
   return add_uri (s, uri);
 }
 
@@ -501,12 +592,15 @@ vd_server_listen_fd (struct vd_server *vs, int fd)
           sun->sun_path[0] != '\0') {
         uri_encode (sun->sun_path, true, enc, sizeof enc);
         uri_encode (default_export_name (s), false, name, sizeof name);
-        snprintf (uri, sizeof uri, "nbd+unix:///%s?socket=%s", name, enc);
+        snprintf (uri, sizeof uri, "%s:///%s?socket=%s", uri_scheme (s, true),
+                  name, enc);
         return add_uri (s, uri);
       }
     }
-    else
+    else {
+      warn_exposed (s, (struct sockaddr *) &ss, desc);
       return add_tcp_uri (s, (struct sockaddr *) &ss);
+    }
   }
   return 0;
 }
@@ -894,6 +988,9 @@ vd_server_free (struct vd_server *vs)
   free (s->uris);
   close (s->stop_pipe[0]);
   close (s->stop_pipe[1]);
+#if HAVE_GNUTLS
+  tls_creds_free (s->tls);
+#endif
   pthread_mutex_destroy (&s->lock);
   pthread_cond_destroy (&s->conns_cond);
   pthread_mutex_destroy (&s->pool.lock);

@@ -21,6 +21,16 @@
 
 struct vd_server;
 
+/* TLS modes (the NBD spec's names in brackets). */
+enum vd_server_tls {
+  VD_SERVER_TLS_OFF = 0,        /* STARTTLS refused with ERR_POLICY
+                                   [NOTLS] */
+  VD_SERVER_TLS_ON,             /* STARTTLS offered; exports marked
+                                   tls-only need it [SELECTIVETLS] */
+  VD_SERVER_TLS_REQUIRE,        /* every option but STARTTLS and ABORT
+                                   needs TLS first [FORCEDTLS] */
+};
+
 struct vd_server_config {
   unsigned threads;             /* worker threads; 0 = default (16) */
   unsigned max_connections;     /* 0 = default (128) */
@@ -44,6 +54,18 @@ struct vd_server_config {
   bool inline_io;               /* run short requests on the connection
                                    thread when they are fast (default
                                    true; docs/internals/server.md) */
+
+  /* TLS (GnuTLS).  With tls != OFF exactly one of tls_certificates and
+   * tls_psk_file is needed; both are read by vd_server_new, which fails
+   * naming the file that is missing or bad.  The strings are copied.
+   */
+  enum vd_server_tls tls;
+  const char *tls_certificates; /* X.509 directory: ca-cert.pem,
+                                   server-cert.pem, server-key.pem,
+                                   optional ca-crl.pem */
+  const char *tls_psk_file;     /* psktool format: "user:hexkey" lines */
+  bool tls_verify_peer;         /* X.509: require a client certificate
+                                   signed by ca-cert.pem */
 };
 
 /* Fill cfg with the defaults. */
@@ -59,11 +81,21 @@ struct vd_server *vd_server_new (const struct vd_server_config *cfg);
 int vd_server_add_export (struct vd_server *s, const char *name,
                           const char *description, struct vd_attachment *a);
 
+/* Mark the export called name as TLS-only (SELECTIVETLS): before
+ * STARTTLS, NBD_OPT_LIST leaves it out and NBD_OPT_INFO / GO on it get
+ * NBD_REP_ERR_TLS_REQD.  Needs tls != OFF.  0 or -1.
+ */
+int vd_server_set_export_tls_only (struct vd_server *s, const char *name);
+
+/* Whether this build can do TLS (GnuTLS). */
+bool vd_server_tls_available (void);
+
 /* Listening sockets.  Each returns 0 or -1, and records a URI for the
  * default export (vd_server_uri).
  *   tcp: host NULL = 127.0.0.1; port NULL = 10809; port "0" picks a free
  *        port.  A host name that resolves to several addresses listens
- *        on each.
+ *        on each.  An address outside loopback without TLS is logged
+ *        as a warning (verbose >= 0).
  *   unix: path must not exist (or be a stale socket, which is removed).
  *   fd: an inherited listening socket (socket activation).
  */
