@@ -15,6 +15,12 @@
  *   requests in flight, replies are matched in any order, and no caller
  *   ever blocks another on the socket.
  *
+ *   A TLS transport may hold decrypted bytes that poll cannot see
+ *   (pending()); both poll loops then poll without waiting and report
+ *   the socket readable, or a reply already here would wait for the
+ *   next packet.  The TLS handshake is part of the handshake, bounded by
+ *   the same deadline.
+ *
  *   Timeouts are deadlines in the poll loop, never signals: while
  *   commands are outstanding, a connection that moves no byte in either
  *   direction for io_timeout is declared dead (ETIMEDOUT), which fails
@@ -72,6 +78,7 @@ handshake (struct vd_nbd_conn *c, int64_t deadline)
   while (!vd_nbd_conn_ready (c) && !vd_nbd_conn_dead (c)) {
     struct pollfd pfd = { .fd = c->t.ops->get_fd (c->t.handle),
                           .events = vd_nbd_conn_events (c) };
+    bool pending = c->t.ops->pending (c->t.handle);
     int64_t now = vd_nbd_now ();
     int r;
 
@@ -81,10 +88,14 @@ handshake (struct vd_nbd_conn *c, int64_t deadline)
                         vd_nbd_state_name (c->state));
       break;
     }
-    r = poll (&pfd, 1, poll_ms (deadline, now));
+    r = poll (&pfd, 1, pending ? 0 : poll_ms (deadline, now));
     if (r == -1 && errno != EINTR) {
       vd_nbd_conn_kill (c, errno, true, "poll failed");
       break;
+    }
+    if (pending && r >= 0) {
+      pfd.revents |= POLLIN;
+      r = 1;
     }
     if (r > 0)
       vd_nbd_conn_run (c, pfd.revents);
@@ -136,6 +147,7 @@ io_thread (void *arg)
   for (;;) {
     struct pollfd pfd[2];
     int64_t now, deadline;
+    bool pending;
     int r;
 
     if (take_submissions (cl) && !c->disc_requested)
@@ -174,11 +186,16 @@ io_thread (void *arg)
     pfd[1].fd = cl->efd;
     pfd[1].events = POLLIN;
     pfd[1].revents = 0;
-    r = poll (pfd, 2, poll_ms (deadline, now));
+    pending = c->t.ops->pending (c->t.handle);
+    r = poll (pfd, 2, pending ? 0 : poll_ms (deadline, now));
     atomic_store (&cl->sleeping, false);
     if (r == -1 && errno != EINTR) {
       vd_nbd_conn_kill (c, errno, true, "poll failed");
       break;
+    }
+    if (pending && r >= 0) {
+      pfd[0].revents |= POLLIN;
+      r = r > 0 ? r : 1;
     }
     if (r > 0 && (pfd[1].revents & POLLIN)) {
       uint64_t v;
@@ -253,6 +270,11 @@ vd_nbd_client_connect (const struct vd_nbd_client_params *p, int *err,
     free (cl);
     return NULL;
   }
+  /* Every connection, first or reconnection, does STARTTLS and its own
+   * TLS handshake.
+   */
+  cl->conn.tls_mode = vd_nbd_tls_mode (p->uri);
+  cl->conn.tls_uri = p->uri;
   if (handshake (&cl->conn, p->deadline) == -1) {
     *err = cl->conn.err;
     *recoverable = cl->conn.recoverable;

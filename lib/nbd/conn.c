@@ -215,6 +215,21 @@ vd_nbd_conn_busy (const struct vd_nbd_conn *c)
   return c->in_flight + c->nr_pre;
 }
 
+const char *
+vd_nbd_transport_strerror (struct vd_nbd_conn *c, int e, char *buf,
+                           size_t len)
+{
+  const char *m = NULL;
+
+  if (c->t.ops && c->t.ops->last_error)
+    m = c->t.ops->last_error (c->t.handle);
+  if (m) {
+    snprintf (buf, len, "%s", m);
+    return buf;
+  }
+  return strerror_r (e, buf, len);
+}
+
 /* Receiving. */
 
 static int
@@ -243,10 +258,10 @@ rx_eof_or_error (struct vd_nbd_conn *c, ssize_t r)
     return 0;
   }
   {
-    char ebuf[128];
+    char ebuf[256];
     int e = errno;
     vd_nbd_conn_kill (c, e, true, "receiving from the server: %s",
-                      strerror_r (e, ebuf, sizeof ebuf));
+                      vd_nbd_transport_strerror (c, e, ebuf, sizeof ebuf));
   }
   return -1;
 }
@@ -377,14 +392,14 @@ vd_nbd_tx_opt (struct vd_nbd_conn *c)
       return 0;
     r = c->t.ops->send (c->t.handle, &iov, 1, false);
     if (r == -1) {
-      char ebuf[128];
+      char ebuf[256];
       int e = errno;
       if (e == EAGAIN || e == EWOULDBLOCK) {
         c->tx_eagain = true;
         return 0;
       }
       vd_nbd_conn_kill (c, e, true, "sending to the server: %s",
-                        strerror_r (e, ebuf, sizeof ebuf));
+                        vd_nbd_transport_strerror (c, e, ebuf, sizeof ebuf));
       return -1;
     }
     c->opt_pos += r;
@@ -539,6 +554,13 @@ vd_nbd_conn_submit (struct vd_nbd_conn *c, struct vd_nbd_cmd *cmd)
   enqueue (c, cmd);
 }
 
+/* Bytes of header and payload the command puts on the wire. */
+static uint64_t
+tx_total_of (const struct vd_nbd_cmd *cmd)
+{
+  return cmd->hdr_len + (cmd->type == NBD_CMD_WRITE ? cmd->count : 0);
+}
+
 /* Queue NBD_CMD_DISC once nothing is in flight. */
 static void
 maybe_queue_disc (struct vd_nbd_conn *c)
@@ -594,11 +616,18 @@ vd_nbd_cmd_finish (struct vd_nbd_conn *c, struct vd_nbd_cmd *cmd)
     cmd->recoverable = true;
     if (!c->shutdown_seen) {
       struct vd_nbd_cmd **pp = &c->txq_head, *q;
+      uint64_t offered = c->tx_eagain ? c->tx_offered : 0;
       c->shutdown_seen = true;
       c->disc_requested = true;
-      /* Fail what has not started going out. */
+      /* Fail what has not started going out.  Bytes the last send
+       * refused count as gone: the next send must start with them (TLS
+       * holds them encrypted already; see struct vd_nbd_transport_ops).
+       */
       while ((q = *pp) != NULL) {
-        if (q->tx_pos == 0 && q != &c->disc) {
+        uint64_t left = tx_total_of (q) - q->tx_pos;
+        bool held = offered > 0;
+        offered = offered > left ? offered - left : 0;
+        if (q->tx_pos == 0 && q != &c->disc && !held) {
           *pp = q->next;
           if (c->txq_tail == q) {
             c->txq_tail = NULL;
@@ -718,6 +747,8 @@ vd_nbd_conn_events (struct vd_nbd_conn *c)
   if (c->state == VD_NBD_STATE_READY)
     return POLLIN | (c->tx_state == VD_NBD_STATE_ISSUE_SEND ? POLLOUT : 0);
   dir = states[c->state].dir;
+  if (strcmp (dir, "tls") == 0)
+    return c->tls_want_write ? POLLOUT : POLLIN;
   if (strcmp (dir, "read") == 0)
     return POLLIN;
   if (strcmp (dir, "write") == 0)

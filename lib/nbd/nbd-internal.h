@@ -18,7 +18,8 @@
  *                threads, no blocking, no clock): handshake, issuing
  *                requests, reading replies; states are listed in states.h
  *   transport.c  the byte pipe under the state machine: a small vtable
- *                (TCP, Unix, vsock sockets; TLS slots in later)
+ *                (TCP, Unix, vsock sockets)
+ *   tls.c        TLS (GnuTLS): a transport wrapping a socket transport
  */
 #ifndef VD_NBD_INTERNAL_H
 #define VD_NBD_INTERNAL_H
@@ -55,10 +56,15 @@ void vd_nbd_uri_for_message (const char *uri, char *buf, size_t len);
 
 /* ---- Transport (transport.c) ------------------------------------------- */
 
-/* A byte pipe.  Every call is non-blocking.  TLS (a later issue) is a
- * transport that wraps a socket transport: it adds pending() for bytes
- * decrypted but not yet returned, and a handshake before the first
- * recv/send.
+/* A byte pipe.  Every call is non-blocking.  TLS (tls.c) is a
+ * transport that wraps a socket transport: pending() reports bytes
+ * decrypted but not yet returned, and its handshake runs (as a state of
+ * the state machine) before the first recv/send.
+ *
+ * The rule for send: after it fails with EAGAIN, the next call must
+ * start with the same bytes (at least as many).  TLS has already
+ * encrypted them into a record it holds, and writes that record on the
+ * next call whatever it is given (GnuTLS's rule).
  */
 struct vd_nbd_transport_ops {
   const char *name;
@@ -75,6 +81,10 @@ struct vd_nbd_transport_ops {
   /* No more data from us (after NBD_CMD_DISC). */
   void (*shut_wr) (void *t);
   void (*close) (void *t);
+  /* What went wrong in the last recv/send that failed with an errno
+   * strerror cannot explain (TLS), or NULL.  May be NULL itself.
+   */
+  const char *(*last_error) (void *t);
 };
 
 struct vd_nbd_transport {
@@ -93,6 +103,39 @@ int vd_nbd_transport_connect (const struct vd_nbd_uri *u, int64_t deadline,
                               bool *recoverable, char *msg, size_t msglen);
 /* A transport over an already connected socket (tests, fuzzing). */
 int vd_nbd_transport_from_fd (int fd, struct vd_nbd_transport *t);
+
+/* ---- TLS (tls.c) ------------------------------------------------------ */
+
+enum {
+  VD_NBD_TLS_OFF = 0,           /* plaintext */
+  VD_NBD_TLS_TRY,               /* nbd:// with certificates or a PSK file:
+                                   STARTTLS, plaintext if refused */
+  VD_NBD_TLS_REQUIRE,           /* nbds*: TLS or fail, no downgrade */
+};
+
+/* What the URI asks for (VD_NBD_TLS_*). */
+int vd_nbd_tls_mode (const struct vd_nbd_uri *u);
+/* Refuse what cannot work before any connection (no GnuTLS, tls-type
+ * anon, contradictions): 0, or -1 with a message.
+ */
+int vd_nbd_tls_check_config (const struct vd_nbd_uri *u, char *msg,
+                             size_t len);
+/* Wrap the connected transport *t in a TLS client session configured
+ * from u (credentials loaded now).  0, or -1 with a message (t is left
+ * as it was).  The handshake has not started.
+ */
+int vd_nbd_tls_wrap (struct vd_nbd_transport *t, const struct vd_nbd_uri *u,
+                     char *msg, size_t len);
+/* Advance the TLS handshake of a wrapped transport: 1 done, 0 would
+ * block (*want_write: wait for POLLOUT, else POLLIN), -1 failed with
+ * *err, *recoverable and a message.
+ */
+int vd_nbd_tls_handshake (struct vd_nbd_transport *t, bool *want_write,
+                          int *err, bool *recoverable, char *msg,
+                          size_t len);
+/* "TLS1.3, X.509, server verified", for properties. */
+void vd_nbd_tls_describe (struct vd_nbd_transport *t, char *buf,
+                          size_t len);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t vd_nbd_now (void);
@@ -188,6 +231,8 @@ struct vd_nbd_export_info {
   bool extents;                 /* base:allocation selected */
   uint32_t meta_id;             /* its context id */
   bool go;                      /* NBD_OPT_GO (else EXPORT_NAME) */
+  bool tls;                     /* negotiated over TLS */
+  char tls_desc[96];            /* vd_nbd_tls_describe, or "" */
 };
 
 /* Handshake choices (tests and the fuzz target turn features off to
@@ -215,6 +260,15 @@ struct vd_nbd_conn {
   bool got_meta;                /* SET_META_CONTEXT named base:allocation */
   bool disc_requested;          /* vd_nbd_conn_disconnect called */
 
+  /* TLS (set after init by the owner; off by default). */
+  int tls_mode;                 /* VD_NBD_TLS_* */
+  const struct vd_nbd_uri *tls_uri; /* its settings (outlives c) */
+  bool tls_want_write;          /* TLS_HANDSHAKE waits for POLLOUT */
+  /* Why SEND_ABORT ends the connection. */
+  int abort_err;
+  bool abort_recoverable;
+  char abort_msg[VD_NBD_ERRMSG_LEN];
+
   /* Death. */
   int err;                      /* errno why it died */
   bool recoverable;
@@ -227,6 +281,8 @@ struct vd_nbd_conn {
   size_t rx_cap, rx_start, rx_end;
   bool rx_eagain;               /* the last recv would have blocked */
   bool tx_eagain;
+  uint64_t tx_offered;          /* bytes the last send refused (EAGAIN):
+                                   the next send starts with them */
   uint64_t bytes_moved;         /* for no-progress timeouts */
 
   /* Option being sent: header + data. */
@@ -313,6 +369,9 @@ const unsigned char *vd_nbd_rx_peek (struct vd_nbd_conn *c);
 void vd_nbd_rx_consume (struct vd_nbd_conn *c, size_t n);
 int vd_nbd_rx_copy (struct vd_nbd_conn *c, void *dst, uint64_t len,
                     uint64_t *pos);
+/* errno e of the transport in words (its own message when it has one). */
+const char *vd_nbd_transport_strerror (struct vd_nbd_conn *c, int e,
+                                       char *buf, size_t len);
 /* Make the payload buffer hold len bytes (0 or -1: killed, ENOMEM). */
 int vd_nbd_pay_reserve (struct vd_nbd_conn *c, size_t len);
 /* Make the option buffer hold len bytes (0 or -1: killed, ENOMEM). */

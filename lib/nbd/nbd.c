@@ -737,6 +737,7 @@ nbdatt_properties (struct vd_attachment *a, vd_property_fn fn, void *ud)
   S ("transport", na->uri.transport == VD_NBD_TRANSPORT_TCP ? "tcp"
      : na->uri.transport == VD_NBD_TRANSPORT_UNIX ? "unix" : "vsock");
   S ("export", na->uri.export_name);
+  S ("tls", i->tls ? i->tls_desc : "none");
   S ("handshake", i->go ? "fixed newstyle, NBD_OPT_GO"
      : "NBD_OPT_EXPORT_NAME");
   S ("replies", i->extended ? "extended headers"
@@ -806,11 +807,13 @@ vd_nbd_open (const char *uri, const struct vd_open_options *opts)
   if (vd_nbd_parse_uri (uri, &na->uri) == -1)
     goto fail_early;
   vd_nbd_uri_for_message (uri, na->shown, sizeof na->shown);
-  if (na->uri.tls) {
-    vd_error_msg (ENOTSUP, "%s: TLS is not supported yet (vdisk will not "
-                  "connect without encryption to an %s URI)", na->shown,
-                  vd_nbd_uri_scheme (na->uri.transport, true));
-    goto fail_early;
+  {
+    /* What cannot work fails now, not at the first connection. */
+    char msg[512];
+    if (vd_nbd_tls_check_config (&na->uri, msg, sizeof msg) == -1) {
+      vd_error_msg (ENOTSUP, "%s: %s", na->shown, msg);
+      goto fail_early;
+    }
   }
   /* NBD has FULL and NONE (Apple's VZDiskSynchronizationMode); FSYNC
    * is at least as strong as FULL promises, so it means FULL.

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  * Copyright (C) 2026 the vdisk authors
  *
- * Handshake states (see states.h): fixed newstyle, then
- * NBD_OPT_EXTENDED_HEADERS (falling back to NBD_OPT_STRUCTURED_REPLY),
+ * Handshake states (see states.h): fixed newstyle, then NBD_OPT_STARTTLS
+ * and the TLS handshake when TLS is wanted (and everything after it
+ * over TLS), NBD_OPT_EXTENDED_HEADERS (falling back to NBD_OPT_STRUCTURED_REPLY),
  * NBD_OPT_SET_META_CONTEXT "base:allocation", and NBD_OPT_GO asking for
  * NBD_INFO_BLOCK_SIZE (falling back to NBD_OPT_EXPORT_NAME when the
  * server does not know GO).
@@ -12,11 +13,19 @@
  * Failures say whether trying again later may help: a refused export or
  * a server that needs TLS will refuse again (not recoverable); a server
  * shutting down or a connection that broke may be back (recoverable).
+ *
+ * TLS: an nbds URI (VD_NBD_TLS_REQUIRE) never downgrades.  If the
+ * server cannot do fixed newstyle, nothing at all is sent; if it refuses
+ * STARTTLS, only NBD_OPT_ABORT follows; no export name and no other
+ * option ever leaves in plaintext.  An nbd URI with certificates or a
+ * PSK file (VD_NBD_TLS_TRY) asks for TLS and goes on in plaintext when
+ * the server says it has none (NBD_REP_ERR_POLICY or NBD_REP_ERR_UNSUP).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,7 +38,8 @@
 #define OPT_REPLY_MAX (2 * NBD_MAX_STRING + 64)
 
 enum {
-  STEP_EXTENDED_HEADERS = 0,
+  STEP_STARTTLS = 0,
+  STEP_EXTENDED_HEADERS,
   STEP_STRUCTURED_REPLY,
   STEP_META_CONTEXT,
   STEP_GO,
@@ -78,6 +88,16 @@ vd_nbd_state_RECV_GREETING (struct vd_nbd_conn *c)
     return VD_NBD_BLOCK;
   }
   vd_nbd_rx_consume (c, VD_NBD_GREETING_SIZE);
+  if (c->tls_mode == VD_NBD_TLS_REQUIRE &&
+      !(c->gflags & NBD_FLAG_FIXED_NEWSTYLE)) {
+    /* STARTTLS is an option, and options need fixed newstyle. */
+    vd_nbd_conn_kill (c, ENOTSUP, false, "the server does not do fixed "
+                      "newstyle negotiation, so it cannot offer TLS; vdisk "
+                      "will not connect to an %s URI without TLS",
+                      c->tls_uri ? vd_nbd_uri_scheme (c->tls_uri->transport,
+                                                      true) : "nbds");
+    return VD_NBD_BLOCK;
+  }
   if (c->gflags & NBD_FLAG_FIXED_NEWSTYLE)
     cflags |= NBD_FLAG_C_FIXED_NEWSTYLE;
   if (c->gflags & NBD_FLAG_NO_ZEROES) {
@@ -87,8 +107,12 @@ vd_nbd_state_RECV_GREETING (struct vd_nbd_conn *c)
   if (vd_nbd_opt_reserve (c, VD_NBD_CLIENT_FLAGS_SIZE) == -1)
     return VD_NBD_BLOCK;
   vd_nbd_encode_client_flags (c->opt, cflags);
-  c->hs_step = (c->gflags & NBD_FLAG_FIXED_NEWSTYLE) ? STEP_EXTENDED_HEADERS
-    : STEP_EXPORT_NAME;
+  if (!(c->gflags & NBD_FLAG_FIXED_NEWSTYLE))
+    c->hs_step = STEP_EXPORT_NAME;
+  else if (c->tls_mode != VD_NBD_TLS_OFF)
+    c->hs_step = STEP_STARTTLS;
+  else
+    c->hs_step = STEP_EXTENDED_HEADERS;
   c->state = VD_NBD_STATE_SEND_CLIENT_FLAGS;
   return VD_NBD_CONTINUE;
 }
@@ -122,6 +146,11 @@ vd_nbd_state_PREPARE_OPT (struct vd_nbd_conn *c)
 
   for (;;) {
     switch (c->hs_step) {
+    case STEP_STARTTLS:
+      if (start_option (c, NBD_OPT_STARTTLS, 0) == NULL)
+        return VD_NBD_BLOCK;
+      break;
+
     case STEP_EXTENDED_HEADERS:
       if (c->hs_flags & VD_NBD_NO_EXTENDED_HEADERS) {
         c->hs_step++;
@@ -276,6 +305,31 @@ vd_nbd_state_RECV_OPT_PAYLOAD (struct vd_nbd_conn *c)
   return VD_NBD_CONTINUE;
 }
 
+/* End the negotiation politely (NBD_OPT_ABORT), then die with this
+ * error.
+ */
+static int
+send_abort (struct vd_nbd_conn *c, int err, bool recoverable,
+            const char *fmt, ...)
+  __attribute__ ((format (printf, 4, 5)));
+
+static int
+send_abort (struct vd_nbd_conn *c, int err, bool recoverable,
+            const char *fmt, ...)
+{
+  va_list args;
+
+  c->abort_err = err;
+  c->abort_recoverable = recoverable;
+  va_start (args, fmt);
+  vsnprintf (c->abort_msg, sizeof c->abort_msg, fmt, args);
+  va_end (args);
+  if (start_option (c, NBD_OPT_ABORT, 0) == NULL)
+    return VD_NBD_BLOCK;
+  c->state = VD_NBD_STATE_SEND_ABORT;
+  return VD_NBD_CONTINUE;
+}
+
 /* A final reply to the current option: go to the next one. */
 static int
 next_option (struct vd_nbd_conn *c)
@@ -283,6 +337,46 @@ next_option (struct vd_nbd_conn *c)
   c->hs_step++;
   c->state = VD_NBD_STATE_PREPARE_OPT;
   return VD_NBD_CONTINUE;
+}
+
+static int
+check_starttls (struct vd_nbd_conn *c, const struct vd_nbd_option_reply *r)
+{
+  char sm[NBD_MAX_STRING + 32];
+  const char *scheme = vd_nbd_uri_scheme (c->tls_uri ? c->tls_uri->transport
+                                          : VD_NBD_TRANSPORT_TCP, true);
+
+  if (r->type == NBD_REP_ACK) {
+    if (c->pay_len != 0) {
+      vd_nbd_conn_kill (c, EPROTO, false, "the server's NBD_REP_ACK to "
+                        "NBD_OPT_STARTTLS carries %zu bytes of data",
+                        c->pay_len);
+      return VD_NBD_BLOCK;
+    }
+    c->state = VD_NBD_STATE_TLS_START;
+    return VD_NBD_CONTINUE;
+  }
+  if (!NBD_REP_IS_ERR (r->type)) {
+    vd_nbd_conn_kill (c, EPROTO, false, "unexpected %s in reply to "
+                      "NBD_OPT_STARTTLS", vd_nbd_rep_name (r->type));
+    return VD_NBD_BLOCK;
+  }
+  if (c->tls_mode == VD_NBD_TLS_TRY &&
+      (r->type == NBD_REP_ERR_POLICY || r->type == NBD_REP_ERR_UNSUP))
+    return next_option (c);     /* no TLS there: plaintext, as asked */
+  if (c->tls_mode == VD_NBD_TLS_TRY) {
+    vd_nbd_conn_kill (c, EPROTO, false, "the server refused "
+                      "NBD_OPT_STARTTLS with %s%s", vd_nbd_rep_name (r->type),
+                      server_message (c, sm, sizeof sm));
+    return VD_NBD_BLOCK;
+  }
+  /* nbds: no downgrade.  Nothing but the ABORT goes out. */
+  return send_abort (c, ENOTSUP, false, "the server %s TLS (%s to "
+                     "NBD_OPT_STARTTLS)%s; vdisk will not connect to an %s "
+                     "URI without TLS",
+                     r->type == NBD_REP_ERR_POLICY ? "refuses"
+                     : "does not support", vd_nbd_rep_name (r->type),
+                     server_message (c, sm, sizeof sm), scheme);
 }
 
 static int
@@ -335,8 +429,10 @@ check_go (struct vd_nbd_conn *c, const struct vd_nbd_option_reply *r)
     return VD_NBD_BLOCK;
 
   case NBD_REP_ERR_TLS_REQD:
-    vd_nbd_conn_kill (c, ENOTSUP, false, "the server requires TLS, which is "
-                      "not supported yet%s", server_message (c, sm, sizeof sm));
+    vd_nbd_conn_kill (c, ENOTSUP, false, "the server requires TLS: use an "
+                      "nbds URI (with tls-certificates=DIR or "
+                      "tls-psk-file=FILE)%s",
+                      server_message (c, sm, sizeof sm));
     return VD_NBD_BLOCK;
 
   case NBD_REP_ERR_POLICY:
@@ -366,15 +462,13 @@ vd_nbd_state_CHECK_OPT_REPLY (struct vd_nbd_conn *c)
 
   if (r.type == NBD_REP_ERR_SHUTDOWN) {
     /* The protocol asks for a soft disconnect. */
-    unsigned char *d = start_option (c, NBD_OPT_ABORT, 0);
-    (void) d;
-    if (c->state == VD_NBD_STATE_DEAD)
-      return VD_NBD_BLOCK;
-    c->state = VD_NBD_STATE_SEND_ABORT;
-    return VD_NBD_CONTINUE;
+    return send_abort (c, ESHUTDOWN, true, "the server is shutting down");
   }
 
   switch (c->cur_opt) {
+  case NBD_OPT_STARTTLS:
+    return check_starttls (c, &r);
+
   case NBD_OPT_EXTENDED_HEADERS:
   case NBD_OPT_STRUCTURED_REPLY:
     if (r.type == NBD_REP_ACK) {
@@ -431,6 +525,56 @@ vd_nbd_state_CHECK_OPT_REPLY (struct vd_nbd_conn *c)
 }
 
 int
+vd_nbd_state_TLS_START (struct vd_nbd_conn *c)
+{
+  char msg[VD_NBD_ERRMSG_LEN];
+
+  if (c->rx_end != c->rx_start) {
+    /* Bytes sent before the handshake would be taken for encrypted
+     * ones by nobody, or worse, for the server's after it (the
+     * STARTTLS injection attacks): refuse.
+     */
+    vd_nbd_conn_kill (c, EPROTO, false, "the server sent %zu bytes after "
+                      "acknowledging NBD_OPT_STARTTLS, before the TLS "
+                      "handshake", c->rx_end - c->rx_start);
+    return VD_NBD_BLOCK;
+  }
+  if (c->tls_uri == NULL ||
+      vd_nbd_tls_wrap (&c->t, c->tls_uri, msg, sizeof msg) == -1) {
+    vd_nbd_conn_kill (c, EINVAL, false, "%s", c->tls_uri ? msg
+                      : "TLS without settings");
+    return VD_NBD_BLOCK;
+  }
+  c->tls_want_write = true;     /* the ClientHello goes first */
+  c->state = VD_NBD_STATE_TLS_HANDSHAKE;
+  return VD_NBD_CONTINUE;
+}
+
+int
+vd_nbd_state_TLS_HANDSHAKE (struct vd_nbd_conn *c)
+{
+  char msg[VD_NBD_ERRMSG_LEN];
+  bool recoverable = false;
+  int e = 0;
+  int r = vd_nbd_tls_handshake (&c->t, &c->tls_want_write, &e, &recoverable,
+                                msg, sizeof msg);
+
+  if (r == 0)
+    return VD_NBD_BLOCK;
+  if (r == -1) {
+    vd_nbd_conn_kill (c, e, recoverable, "%s", msg);
+    return VD_NBD_BLOCK;
+  }
+  c->info.tls = true;
+  vd_nbd_tls_describe (&c->t, c->info.tls_desc, sizeof c->info.tls_desc);
+  c->rx_eagain = c->tx_eagain = false;
+  /* Nothing said in plaintext counts: negotiate from the top. */
+  c->hs_step = STEP_EXTENDED_HEADERS;
+  c->state = VD_NBD_STATE_PREPARE_OPT;
+  return VD_NBD_CONTINUE;
+}
+
+int
 vd_nbd_state_SEND_EXPORT_NAME (struct vd_nbd_conn *c)
 {
   if (vd_nbd_tx_opt (c) <= 0)
@@ -474,7 +618,11 @@ vd_nbd_state_SEND_ABORT (struct vd_nbd_conn *c)
   /* The server may answer the ABORT or just close; either way we are
    * done with this connection.
    */
-  vd_nbd_conn_kill (c, ESHUTDOWN, true, "the server is shutting down");
+  {
+    char msg[VD_NBD_ERRMSG_LEN];
+    snprintf (msg, sizeof msg, "%s", c->abort_msg);
+    vd_nbd_conn_kill (c, c->abort_err, c->abort_recoverable, "%s", msg);
+  }
   return VD_NBD_BLOCK;
 }
 

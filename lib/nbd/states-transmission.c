@@ -93,17 +93,21 @@ vd_nbd_state_ISSUE_SEND (struct vd_nbd_conn *c)
   more = cmd != NULL;
   r = c->t.ops->send (c->t.handle, iov, n, more);
   if (r == -1) {
-    char ebuf[128];
+    char ebuf[256];
     int e = errno;
     if (e == EAGAIN || e == EWOULDBLOCK) {
       c->tx_eagain = true;
+      c->tx_offered = 0;
+      for (int i = 0; i < n; ++i)
+        c->tx_offered += iov[i].iov_len;
       return VD_NBD_BLOCK;
     }
     vd_nbd_conn_kill (c, e == EPIPE ? ECONNRESET : e, true,
                       "sending to the server: %s",
-                      strerror_r (e, ebuf, sizeof ebuf));
+                      vd_nbd_transport_strerror (c, e, ebuf, sizeof ebuf));
     return VD_NBD_BLOCK;
   }
+  c->tx_offered = 0;
   c->bytes_moved += r;
   while (r > 0 && (cmd = c->txq_head) != NULL) {
     uint64_t left = tx_total (cmd) - cmd->tx_pos;

@@ -10,7 +10,8 @@
  *
  * Directions: "read" waits for POLLIN, "write" for POLLOUT, "-" never
  * blocks (it decides and moves on), "cmd" waits for a command to be
- * submitted.
+ * submitted, "tls" waits for whichever GnuTLS asked for
+ * (conn->tls_want_write).
  *
  * The handshake is one sequence of states in conn->state.  In the
  * transmission phase (conn->state == READY) two machines run side by
@@ -29,19 +30,24 @@
          "(18 bytes); oldstyle servers are refused here")                  \
   STATE (SEND_CLIENT_FLAGS, "write", "our flags: FIXED_NEWSTYLE, "         \
          "NO_ZEROES when offered")                                         \
-  STATE (PREPARE_OPT, "-", "pick the next option: EXTENDED_HEADERS, "      \
-         "else STRUCTURED_REPLY; SET_META_CONTEXT; GO; or EXPORT_NAME")     \
+  STATE (PREPARE_OPT, "-", "pick the next option: STARTTLS (first, when " \
+         "TLS is wanted); EXTENDED_HEADERS, else STRUCTURED_REPLY; "       \
+         "SET_META_CONTEXT; GO; or EXPORT_NAME")                           \
   STATE (SEND_OPT, "write", "one option request (header and data)")        \
   STATE (RECV_OPT_REPLY, "read", "an option reply header (20 bytes)")      \
   STATE (RECV_OPT_PAYLOAD, "read", "its payload (bounded)")                \
   STATE (CHECK_OPT_REPLY, "-", "act on the reply for the current option; " \
          "back to RECV_OPT_REPLY until its final reply")                   \
+  STATE (TLS_START, "-", "the server acknowledged NBD_OPT_STARTTLS: "     \
+         "wrap the socket in a TLS session (credentials loaded here)")    \
+  STATE (TLS_HANDSHAKE, "tls", "gnutls_handshake until done, then "       \
+         "negotiate from the top (PREPARE_OPT) over TLS")                  \
   STATE (SEND_EXPORT_NAME, "write", "NBD_OPT_EXPORT_NAME (no GO, or "      \
          "GO unsupported)")                                                \
   STATE (RECV_EXPORT_NAME_REPLY, "read", "size and flags (10 bytes, plus " \
          "124 zero bytes without NO_ZEROES)")                              \
   STATE (SEND_ABORT, "write", "NBD_OPT_ABORT after NBD_REP_ERR_SHUTDOWN, " \
-         "then DEAD")                                                      \
+         "or after a refused STARTTLS that TLS requires; then DEAD")       \
   STATE (READY, "-", "transmission: the ISSUE and REPLY machines run")     \
   STATE (DEAD, "-", "closed; every command failed; err says why")          \
   /* Issue machine (conn->tx_state). */                                    \
