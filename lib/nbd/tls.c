@@ -108,6 +108,7 @@ struct tls {
   gnutls_certificate_credentials_t xcred;
   gnutls_psk_client_credentials_t pskcred;
   bool psk;
+  char psk_user[256];           /* for messages */
   bool verify;                  /* the server's certificate is checked */
   char *hostname;               /* name checked, or NULL */
   size_t held;                  /* bytes of a record GnuTLS holds (EAGAIN) */
@@ -403,6 +404,7 @@ load_psk (struct tls *s, const struct vd_nbd_uri *u, char *msg, size_t len)
     return -1;
   }
   ulen = strlen (user);
+  snprintf (s->psk_user, sizeof s->psk_user, "%s", user);
   while ((n = getline (&line, &cap, fp)) != -1) {
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
       line[--n] = '\0';
@@ -599,6 +601,25 @@ vd_nbd_tls_handshake (struct vd_nbd_transport *t, bool *want_write,
   }
   *recoverable = false;
   *err = EACCES;
+  /* Tell the server why we hang up (best effort, never waits). */
+  if (r != GNUTLS_E_PULL_ERROR && r != GNUTLS_E_PUSH_ERROR &&
+      r != GNUTLS_E_PREMATURE_TERMINATION &&
+      r != GNUTLS_E_FATAL_ALERT_RECEIVED)
+    gnutls_alert_send_appropriate (s->session, r);
+  if (r == GNUTLS_E_PREMATURE_TERMINATION && s->psk &&
+      (int) gnutls_handshake_get_last_in (s->session)
+      < (int) GNUTLS_HANDSHAKE_SERVER_HELLO) {
+    /* A GnuTLS server that cannot use our PSK (unknown user, other
+     * key: the binder does not verify) hangs up after our ClientHello
+     * without an alert.  A server dying at exactly that moment looks
+     * the same, but a wrong key is the likely cause, and retrying it
+     * until the timeout would only hide it.
+     */
+    snprintf (msg, len, "TLS handshake failed: the server closed the "
+              "connection after our ClientHello (wrong PSK or user name "
+              "'%s'?)", s->psk_user);
+    return -1;
+  }
   switch (r) {
   case GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR:
     cert_problem (s, gnutls_session_get_verify_cert_status (s->session),
@@ -616,7 +637,7 @@ vd_nbd_tls_handshake (struct vd_nbd_transport *t, bool *want_write,
   case GNUTLS_E_FATAL_ALERT_RECEIVED:
     snprintf (msg, len, "TLS handshake failed: the server sent the alert "
               "'%s'%s", gnutls_alert_get_name (gnutls_alert_get (s->session)),
-              s->psk ? " (wrong PSK or user name?)"
+              s->psk ? " (wrong PSK?)"
               : " (does the server want a client certificate, "
               "client-cert.pem in tls-certificates=DIR?)");
     return -1;
