@@ -80,3 +80,20 @@ norm_map ()
         else { if (n) print s, l, z, d; s=$1; l=$2; z=$3; d=$4; n=1 } }
       END { if (n) print s, l, z, d }'
 }
+
+# TLS test credentials in DIR: ca-cert.pem, server-cert.pem,
+# server-key.pem, client-cert.pem, client-key.pem, keys.psk (user
+# "vdisk"), from `vdisk tls gen-certs` (the lead's tests/tls helpers
+# make the same layout).
+tls_certs ()
+{
+    vdisk tls gen-certs "$1" >/dev/null || fail "vdisk tls gen-certs $1"
+    [ -s "$1/server-key.pem" ] && [ -s "$1/keys.psk" ] || fail "no credentials in $1"
+}
+
+# The TCP port of a URI such as nbds://127.0.0.1:40000/name.
+uri_port ()
+{
+    local u=${1##*:}
+    echo "${u%%/*}"
+}
