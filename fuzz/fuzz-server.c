@@ -7,6 +7,15 @@
  * replies are read and dropped.  The exports are a writable and a
  * read-only 1 MiB RAW image in unlinked temporary files.
  *
+ * TLS: an input whose first byte is 'T' or 'R' is served by a server
+ * with --tls=on (its "ro" export tls-only) or --tls=require, the rest of
+ * the input being the client's bytes; any other input goes, whole, to a
+ * server without TLS (so the older seeds keep their meaning: a real
+ * client's first byte, the top of its flags, is 0).  The TLS servers
+ * use a fixed test PSK, so a STARTTLS in the input leads into
+ * gnutls_handshake on the fuzz bytes that follow.  (No fuzz input can
+ * complete a handshake: the server's random values are never echoed.)
+ *
  * Catches crashes, sanitizer reports and hangs (a connection that does
  * not end once its input is exhausted); libFuzzer's -timeout does the
  * timing, the replay test its own timeout.
@@ -28,7 +37,8 @@
 int LLVMFuzzerInitialize (int *argc, char ***argv);
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
-static struct vd_server *srv;
+/* Indexed by mode: 0 plain, 1 --tls=on, 2 --tls=require. */
+static struct vd_server *srv[3];
 
 static struct vd_attachment *
 temp_export (bool ro)
@@ -65,10 +75,30 @@ temp_export (bool ro)
   return a;
 }
 
-int
-LLVMFuzzerInitialize (int *argc, char ***argv)
+/* A PSK file for the TLS servers; read by vd_server_new, then removed. */
+static void
+temp_psk (char *path, size_t len)
+{
+  const char *dir = getenv ("VD_TEST_TMPDIR");
+  static const char line[] = "fuzz:000102030405060708090a0b0c0d0e0f\n";
+  int fd;
+
+  snprintf (path, len, "%s/fuzz-server-psk-XXXXXX",
+            dir && *dir ? dir : "/tmp");
+  fd = mkstemp (path);
+  if (fd == -1 || write (fd, line, sizeof line - 1) != sizeof line - 1) {
+    perror (path);
+    exit (EXIT_FAILURE);
+  }
+  close (fd);
+}
+
+static struct vd_server *
+new_server (enum vd_server_tls tls)
 {
   struct vd_server_config cfg;
+  struct vd_server *s;
+  char psk[4096];
 
   vd_server_config_init (&cfg);
   cfg.threads = 2;
@@ -76,12 +106,32 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
   cfg.max_request = 64 << 10;
   cfg.drain_timeout = 2;
   cfg.verbose = getenv ("FUZZ_VERBOSE") ? 2 : -1;
-  srv = vd_server_new (&cfg);
-  if (srv == NULL ||
-      vd_server_add_export (srv, "", "fuzz", temp_export (false)) == -1 ||
-      vd_server_add_export (srv, "ro", NULL, temp_export (true)) == -1) {
+  cfg.tls = tls;
+  if (tls != VD_SERVER_TLS_OFF) {
+    temp_psk (psk, sizeof psk);
+    cfg.tls_psk_file = psk;
+  }
+  s = vd_server_new (&cfg);
+  if (tls != VD_SERVER_TLS_OFF)
+    unlink (psk);
+  if (s == NULL ||
+      vd_server_add_export (s, "", "fuzz", temp_export (false)) == -1 ||
+      vd_server_add_export (s, "ro", NULL, temp_export (true)) == -1 ||
+      (tls == VD_SERVER_TLS_ON &&
+       vd_server_set_export_tls_only (s, "ro") == -1)) {
     fprintf (stderr, "fuzz-server: %s\n", vd_get_error ());
     exit (EXIT_FAILURE);
+  }
+  return s;
+}
+
+int
+LLVMFuzzerInitialize (int *argc, char ***argv)
+{
+  srv[0] = new_server (VD_SERVER_TLS_OFF);
+  if (vd_server_tls_available ()) {
+    srv[1] = new_server (VD_SERVER_TLS_ON);
+    srv[2] = new_server (VD_SERVER_TLS_REQUIRE);
   }
   return 0;
 }
@@ -128,9 +178,17 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   int sv[2];
   pthread_t w, r;
   struct feed f;
+  struct vd_server *s;
 
-  if (srv == NULL)
+  if (srv[0] == NULL)
     LLVMFuzzerInitialize (NULL, NULL);
+  s = srv[0];
+  /* Without GnuTLS the TLS inputs go to the plain server, whole. */
+  if (size > 0 && (data[0] == 'T' || data[0] == 'R') && srv[1]) {
+    s = srv[data[0] == 'T' ? 1 : 2];
+    data++;
+    size--;
+  }
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
     perror ("socketpair");
     exit (EXIT_FAILURE);
@@ -139,7 +197,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   pthread_create (&w, NULL, writer, &f);
   pthread_create (&r, NULL, reader, &f);
   /* Protocol errors are expected: the return value does not matter. */
-  vd_server_serve_fds (srv, sv[0], sv[0]);
+  vd_server_serve_fds (s, sv[0], sv[0]);
   /* The server is done: make sure the writer cannot block. */
   close (sv[0]);
   pthread_join (w, NULL);
