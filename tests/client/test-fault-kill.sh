@@ -3,7 +3,11 @@
 # Fault test: a long copy through the NBD attachment while the server is
 # killed with SIGKILL and restarted at random moments.
 #   test-fault-kill.sh PEER TRANSPORT KILLS [SIZE_MIB]
-#   PEER: nbdkit-file qemu-nbd-raw
+#   PEER: nbdkit-file qemu-nbd-raw nbdkit-tls
+#   (nbdkit-tls: nbdkit --tls=require with X.509 certificates and an
+#   nbds URI, so every connection and reconnection runs STARTTLS and a
+#   TLS handshake; nbdkit's debug log must show one completed handshake
+#   per connection the client reports.)
 # The client runs "torture" rounds: every block of the export is
 # overwritten with the round's pattern by 4 threads (some writes FUA),
 # then flushed, then read back and checked.  It keeps going until the
@@ -29,18 +33,23 @@ img=$tmpdir/disk.img
 sock=$tmpdir/nbd.sock
 truncate -s "$size" "$img"
 port=
-if [ "$transport" = tcp ]; then
-    port=$(pick_port)
-    uri="nbd://127.0.0.1:$port/"
-else
-    uri="nbd+unix:///?socket=$sock"
-fi
-
+scheme=nbd tlsq=
 case "$peer" in
 nbdkit-file) requires nbdkit --version ;;
 qemu-nbd-raw) requires qemu-nbd --version ;;
+nbdkit-tls)
+    requires nbdkit --version
+    vdisk tls gen-certs "$tmpdir/certs" > /dev/null
+    scheme=nbds tlsq="tls-certificates=$tmpdir/certs"
+    ;;
 *) fail "unknown peer $peer" ;;
 esac
+if [ "$transport" = tcp ]; then
+    port=$(pick_port)
+    uri="$scheme://localhost:$port/${tlsq:+?$tlsq}"
+else
+    uri="$scheme+unix:///?socket=$sock${tlsq:+&$tlsq}"
+fi
 
 server_pid=
 start_server ()
@@ -49,6 +58,10 @@ start_server ()
     case "$peer:$transport" in
     nbdkit-file:unix) nbdkit -f -U "$sock" file "$img" & ;;
     nbdkit-file:tcp) nbdkit -f -i 127.0.0.1 -p "$port" file "$img" & ;;
+    nbdkit-tls:unix) nbdkit -f -v --tls=require --tls-certificates="$tmpdir/certs" \
+        -U "$sock" file "$img" 2>> "$tmpdir/nbdkit.log" & ;;
+    nbdkit-tls:tcp) nbdkit -f -v --tls=require --tls-certificates="$tmpdir/certs" \
+        -i 127.0.0.1 -p "$port" file "$img" 2>> "$tmpdir/nbdkit.log" & ;;
     qemu-nbd-raw:unix) qemu-nbd -t -f raw -k "$sock" "$img" & ;;
     qemu-nbd-raw:tcp) qemu-nbd -t -f raw -b 127.0.0.1 -p "$port" "$img" & ;;
     esac
@@ -117,6 +130,13 @@ echo "kills: $kills ($hits of live connections), rounds: $rounds, connections: $
 [ "$hits" -ge $(( kills / 2 )) ] || fail "only $hits kills hit a connection"
 
 # The image, read without NBD, is the last round's pattern.
+if [ "$peer" = nbdkit-tls ]; then
+    handshakes=$(grep -c 'debug: TLS handshake completed' "$tmpdir/nbdkit.log" || true)
+    echo "TLS handshakes completed: $handshakes"
+    [ "$handshakes" -ge "$connected" ] ||
+        fail "$connected connections but only $handshakes TLS handshakes"
+fi
+
 "$NBD_IO" pattern "$rounds" "$size" "$tmpdir/expected"
 kill_server
 cmp "$tmpdir/expected" "$img" || fail "the image is not the last round's data"
