@@ -125,7 +125,7 @@ for f in stall1.out stall2.out; do
         || fail "$f: cut off after $t s, the limit is $hs s from connecting"
 done
 stop_serve "$pid"
-[ "$(grep -cE 'client #[0-9]+ 127\.0\.0\.1:[0-9]+: TLS handshake not finished within the handshake time limit \($hs seconds\)' "$serve_log")" = 2 ] \
+[ "$(grep -cE "client #[0-9]+ 127\\.0\\.0\\.1:[0-9]+: TLS handshake not finished within the handshake time limit \\($hs seconds\\)" "$serve_log")" = 2 ] \
     || { cat "$serve_log"; fail "stalled handshakes not logged"; }
 
 echo "== --tls=off: STARTTLS refused"
