@@ -812,8 +812,11 @@ accept_one (struct server *s, struct listener *l)
     conn_free (c);
     return;
   }
-  pthread_mutex_unlock (&s->lock);
+  /* Before the unlock: a connection that ends at once frees c as soon as
+   * its thread can take the lock to leave the list.
+   */
   conn_debug (c, 1, "connected on %s", l->desc);
+  pthread_mutex_unlock (&s->lock);
 }
 
 static int
