@@ -904,8 +904,12 @@ vd_server_run (struct vd_server *vs)
       if (!forced && srv_now () > give_up) {
         forced = true;
         srv_log (s, "connections still open: shutting down their sockets");
+        /* The socket itself, not through c->t.ops: STARTTLS may be
+         * swapping that table on the connection's thread right now.
+         * Accepted connections are always sockets.
+         */
         for (struct conn *c = s->conns; c; c = c->next_conn)
-          c->t.ops->shutdown (&c->t);
+          shutdown (c->t.fd_in, SHUT_RDWR);
       }
     }
   }
