@@ -64,12 +64,12 @@ fi
 set +e
 vdisk image info --timeout 1 "nbd+unix:///?socket=$tmpdir/none.sock" \
     > /dev/null 2> "$tmpdir/err"; rc1=$?
-vdisk image info nbds://localhost/ > /dev/null 2> "$tmpdir/err2"; rc2=$?
+vdisk image info 'nbds://localhost/?tls-type=anon' > /dev/null 2> "$tmpdir/err2"; rc2=$?
 vdisk image info 'nbd://localhost:99999/' > /dev/null 2> "$tmpdir/err3"; rc3=$?
 set -e
 [ $rc1 = 1 ] && [ $rc2 = 1 ] && [ $rc3 = 1 ] || fail "exit codes $rc1 $rc2 $rc3"
 grep -q "could not connect to the NBD server within 1 s" "$tmpdir/err" ||
     fail "no server: $(cat "$tmpdir/err")"
-grep -q "TLS is not supported yet" "$tmpdir/err2" || fail "nbds: $(cat "$tmpdir/err2")"
+grep -q "tls-type=anon is not supported" "$tmpdir/err2" || fail "nbds: $(cat "$tmpdir/err2")"
 grep -q "port 99999 is out of range" "$tmpdir/err3" || fail "bad uri: $(cat "$tmpdir/err3")"
 echo "nbd cli: OK"
