@@ -7,14 +7,46 @@
  *
  *  - URIs: nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH,
  *    nbd+vsock://CID[:PORT]/EXPORT (NetworkBlockDevice/nbd doc/uri.md).
- *    nbds URIs are refused at open ("TLS is not supported yet"): vdisk
- *    never connects without encryption to a URI that asks for it.
+ *  - TLS (GnuTLS, TLS 1.2 and 1.3), with STARTTLS on every connection
+ *    and reconnection:
+ *      nbds://..., nbds+unix://...  TLS or fail, never a downgrade: a
+ *        server without fixed newstyle, or one that refuses
+ *        NBD_OPT_STARTTLS, fails the connection (ENOTSUP), and the client
+ *        will have sent nothing but its flags, NBD_OPT_STARTTLS and
+ *        NBD_OPT_ABORT (no export name, no data).
+ *      nbd://... with tls-certificates= or tls-psk-file=  opportunistic:
+ *        STARTTLS, and plaintext if the server answers
+ *        NBD_REP_ERR_POLICY or NBD_REP_ERR_UNSUP.
+ *    Query parameters (doc/uri.md, plus libnbd's two extensions):
+ *      tls-certificates=DIR  X.509: DIR/ca-cert.pem verifies the server
+ *        (without it, or without the parameter, the system trust store);
+ *        DIR/client-cert.pem + DIR/client-key.pem are sent when both
+ *        exist; DIR/ca-crl.pem is used when it exists.
+ *      tls-hostname=NAME  the name the certificate must carry; default
+ *        the URI's host; over a Unix socket or vsock only the chain is
+ *        checked unless tls-hostname is given (as libnbd).
+ *      tls-verify-peer=0  no verification of the server (default 1).
+ *      tls-psk-file=FILE  PSK instead of X.509: FILE has psktool's
+ *        "USER:HEXKEY" lines; USER is the URI's user name
+ *        (nbds://alice@host/), default the login name (getlogin_r, as
+ *        libnbd; else the effective user's name).
+ *      tls-type=x509|psk  optional (implied by the parameters above);
+ *        anon is refused at open (it authenticates nothing).
+ *    Errors: "the server's certificate is not trusted: signer not found
+ *    ..." (EACCES), "... is not valid for the name 'N'" (EACCES), "...
+ *    has expired" (EACCES), "TLS handshake failed: ... (wrong PSK ...?)"
+ *    (EACCES), "the server refuses TLS ..." (ENOTSUP), "the server
+ *    requires TLS: use an nbds URI" (ENOTSUP), a missing key or file
+ *    (EINVAL).  These are not retried: the attachment fails at once
+ *    (VD_EVENT_FAILED).  A connection that breaks during the TLS
+ *    handshake is retried like any other.  A vdisk built without GnuTLS
+ *    refuses TLS URIs at open (ENOTSUP).
  *  - Lazy: open parses the URI and never touches the network; the
  *    connection is made by vd_attachment_start or the first call that
  *    needs the export.  A failed start is final (every later call fails).
  *    Close flushes (VD_SYNC_FULL) and disconnects (NBD_CMD_DISC).
  *  - opts->timeout (seconds, default VD_NBD_DEFAULT_TIMEOUT = 30) bounds:
- *    each connection attempt; a connection with requests outstanding
+ *    each connection attempt (TLS handshake included); a connection with requests outstanding
  *    that moves no byte for that long (it is then dropped and replaced);
  *    and the reconnection window.  After a connection is lost, a caller
  *    has its answer or an error within the timeout; a server that
@@ -48,6 +80,7 @@
  *  - Thread safety: one connection carries the requests of any number of
  *    threads (an I/O thread drives it; replies complete in any order).
  *  - vd_attachment_get_properties adds "nbd.*" keys (transport, export,
+ *    TLS ("nbd.tls": "none" or e.g. "TLS1.3, X.509, server verified"),
  *    negotiated features, block sizes, connections made).
  * docs/internals/client-state-machine.md has the details.
  */
