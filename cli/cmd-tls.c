@@ -54,14 +54,14 @@ static const struct cli_option options[] = {
   { NULL }
 };
 
+#if HAVE_GNUTLS
+
 /* The files, in the order they are written. */
 static const char *const out_files[] = {
   "ca-key.pem", "ca-cert.pem", "server-key.pem", "server-cert.pem",
   "client-key.pem", "client-cert.pem", "keys.psk",
 };
 #define NR_OUT_FILES (sizeof out_files / sizeof out_files[0])
-
-#if HAVE_GNUTLS
 
 struct gen {
   const char *dir;
@@ -414,6 +414,7 @@ run (const struct cli_command *cmd, int argc, char **argv)
 
 #if !HAVE_GNUTLS
   (void) force; (void) days; (void) st; (void) hostnames; (void) psk_user;
+  (void) dir;
   cli_error ("this vdisk was built without GnuTLS: TLS is not available");
   return EXIT_ERROR;
 #else
