@@ -92,6 +92,7 @@ struct tls_session {
   unsigned char *buf;           /* TLS_RECORD_MAX, for gathering */
   unsigned char *ra;            /* TLS_READAHEAD bytes read ahead */
   size_t ra_start, ra_end;      /* unread part of ra (under lock) */
+  int pull_errno;               /* the error pull() last saw */
 };
 
 bool
@@ -449,8 +450,10 @@ pull (gnutls_transport_ptr_t p, void *buf, size_t len)
   if (ts->ra_start == ts->ra_end) {
     r = t->lower->recv (t, ts->ra, TLS_READAHEAD);
     if (r <= 0) {
-      if (r == -1)
+      if (r == -1) {
+        ts->pull_errno = errno;
         gnutls_transport_set_errno (ts->s, errno);
+      }
       return r;
     }
     ts->ra_start = 0;
@@ -501,10 +504,18 @@ tls_recv (struct transport *t, void *buf, size_t len)
   struct tls_session *ts = t->tls;
   ssize_t r;
 
+  /* GnuTLS also answers GNUTLS_E_AGAIN after a record that carries no
+   * data (a TLS 1.3 KeyUpdate, an empty record) even when the next one
+   * is already read ahead, where poll cannot see it: go on while
+   * anything is buffered (each round consumes some of it).
+   */
   pthread_mutex_lock (&ts->lock);
   do
     r = gnutls_record_recv (ts->s, buf, len);
-  while (r == GNUTLS_E_INTERRUPTED);
+  while (r == GNUTLS_E_INTERRUPTED ||
+         (r == GNUTLS_E_AGAIN &&
+          (ts->ra_start < ts->ra_end ||
+           gnutls_record_check_pending (ts->s) > 0)));
   pthread_mutex_unlock (&ts->lock);
   if (r >= 0)
     return r;
@@ -517,6 +528,12 @@ tls_recv (struct transport *t, void *buf, size_t len)
      * own framing tells whether anything was cut short.
      */
     return 0;
+  case GNUTLS_E_PULL_ERROR:
+    /* The socket's own error (a reset, usually): the caller logs it as
+     * it would for a plain connection.
+     */
+    errno = ts->pull_errno ? ts->pull_errno : ECONNRESET;
+    return -1;
   case GNUTLS_E_REHANDSHAKE:
     conn_log (ts->c, "TLS: the client asked for a renegotiation "
               "(not supported): disconnecting");
@@ -754,8 +771,14 @@ tls_upgrade (struct conn *c, double deadline)
     session_free (ts);
     return -1;
   }
-  if (cr->x509 && cr->verify_peer)
+  if (cr->x509 && cr->verify_peer) {
     gnutls_certificate_server_set_request (ts->s, GNUTLS_CERT_REQUIRE);
+    /* Check the client's certificate inside the handshake, so the client
+     * learns of a refusal from its handshake (TLS 1.2) or the alert that
+     * follows it (1.3), not from a connection that closes later.
+     */
+    gnutls_session_set_verify_cert (ts->s, NULL, 0);
+  }
   gnutls_session_set_ptr (ts->s, ts);
   gnutls_transport_set_ptr (ts->s, ts);
   gnutls_transport_set_pull_function (ts->s, pull);
@@ -791,6 +814,27 @@ tls_upgrade (struct conn *c, double deadline)
     else if (r == GNUTLS_E_PREMATURE_TERMINATION || r == GNUTLS_E_PULL_ERROR)
       conn_log (c, "TLS handshake failed: the client closed the "
                 "connection: disconnecting");
+    else if (r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR ||
+             r == GNUTLS_E_CERTIFICATE_REQUIRED ||
+             r == GNUTLS_E_NO_CERTIFICATE_FOUND) {
+      unsigned status = gnutls_session_get_verify_cert_status (ts->s);
+      unsigned npeers = 0;
+      gnutls_datum_t out = { 0 };
+      if (gnutls_certificate_get_peers (ts->s, &npeers) == NULL ||
+          npeers == 0)
+        conn_log (c, "TLS handshake failed: the client sent no certificate "
+                  "(--tls-verify-peer requires one): disconnecting");
+      else if (status != 0 &&
+               gnutls_certificate_verification_status_print
+               (status, GNUTLS_CRT_X509, &out, 0) == 0) {
+        conn_log (c, "TLS handshake failed: client certificate rejected: "
+                  "%s: disconnecting", (const char *) out.data);
+        gnutls_free (out.data);
+      }
+      else
+        conn_log (c, "TLS handshake failed: client certificate rejected: "
+                  "%s: disconnecting", gnutls_strerror (r));
+    }
     else
       conn_log (c, "TLS handshake failed: %s: disconnecting",
                 gnutls_strerror (r));

@@ -273,7 +273,8 @@ vd_nbd_client_connect (const struct vd_nbd_client_params *p, int *err,
   /* Every connection, first or reconnection, does STARTTLS and its own
    * TLS handshake.
    */
-  cl->conn.tls_mode = vd_nbd_tls_mode (p->uri);
+  cl->conn.tls_mode = p->tls_required ? VD_NBD_TLS_REQUIRE
+    : vd_nbd_tls_mode (p->uri);
   cl->conn.tls_uri = p->uri;
   if (handshake (&cl->conn, p->deadline) == -1) {
     *err = cl->conn.err;

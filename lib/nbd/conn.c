@@ -260,7 +260,10 @@ rx_eof_or_error (struct vd_nbd_conn *c, ssize_t r)
   {
     char ebuf[256];
     int e = errno;
-    vd_nbd_conn_kill (c, e, true, "receiving from the server: %s",
+    /* EACCES: the server refused our credentials (a TLS alert); a new
+     * connection would be refused the same way.
+     */
+    vd_nbd_conn_kill (c, e, e != EACCES, "receiving from the server: %s",
                       vd_nbd_transport_strerror (c, e, ebuf, sizeof ebuf));
   }
   return -1;

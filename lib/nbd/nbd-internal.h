@@ -399,6 +399,8 @@ struct vd_nbd_client_params {
   int64_t io_timeout;           /* ns without progress while busy */
   uint32_t hs_flags;
   int fd;                       /* >= 0: use this connected socket */
+  bool tls_required;            /* TLS or fail, whatever the URI says (a
+                                   reconnection after a TLS session) */
 };
 
 /* Connect, negotiate, and start the I/O thread.  On failure returns

@@ -349,9 +349,15 @@ connect_loop (struct vd_nbd_rc *rc, int64_t window_start, const char *lost,
 
   snprintf (last, sizeof last, "%s", lost);
   for (;;) {
+    /* Once a connection was encrypted (opportunistic TLS on nbd://
+     * found a server that speaks it), every reconnection must be too:
+     * otherwise anyone able to cut the connection could answer the next
+     * STARTTLS with ERR_POLICY and read the rest in plaintext.
+     */
     struct vd_nbd_client_params p = {
       .uri = rc->uri, .name = rc->name, .io_timeout = rc->timeout,
       .hs_flags = rc->hs_flags, .fd = -1,
+      .tls_required = !first && rc->info.tls,
     };
     struct vd_nbd_client *cl;
     bool recoverable;

@@ -141,9 +141,17 @@ tls_recv (void *t, void *buf, size_t len)
   struct tls *s = t;
   ssize_t r;
 
+  /* GnuTLS may also answer GNUTLS_E_AGAIN after consuming a record that
+   * carries no data (a TLS 1.3 KeyUpdate, an empty record) with the next
+   * record already read ahead: poll would not see it, so go on while
+   * anything is buffered.  Each round consumes buffered bytes.
+   */
   do
     r = gnutls_record_recv (s->session, buf, len);
-  while (r == GNUTLS_E_INTERRUPTED);
+  while (r == GNUTLS_E_INTERRUPTED ||
+         (r == GNUTLS_E_AGAIN &&
+          (s->ra_start < s->ra_end ||
+           gnutls_record_check_pending (s->session) > 0)));
   if (r >= 0)
     return r;
   if (r == GNUTLS_E_AGAIN) {
@@ -159,6 +167,31 @@ tls_recv (void *t, void *buf, size_t len)
     snprintf (s->err, sizeof s->err, "the server asked for TLS "
               "renegotiation, which vdisk does not do");
     errno = EPROTO;
+    return -1;
+  }
+  if (r == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+    /* The server refused us after the handshake looked done: in TLS 1.3
+     * a client certificate is checked only after the client's last
+     * handshake message, so a missing or untrusted one shows up here.
+     * Trying again would be refused again.
+     */
+    int alert = gnutls_alert_get (s->session);
+    const char *name = gnutls_alert_get_name (alert);
+    bool auth = alert == GNUTLS_A_BAD_CERTIFICATE ||
+      alert == GNUTLS_A_UNSUPPORTED_CERTIFICATE ||
+      alert == GNUTLS_A_CERTIFICATE_REVOKED ||
+      alert == GNUTLS_A_CERTIFICATE_EXPIRED ||
+      alert == GNUTLS_A_CERTIFICATE_UNKNOWN ||
+      alert == GNUTLS_A_UNKNOWN_CA || alert == GNUTLS_A_ACCESS_DENIED ||
+      alert == GNUTLS_A_DECRYPT_ERROR ||
+      alert == GNUTLS_A_CERTIFICATE_REQUIRED ||
+      alert == GNUTLS_A_UNKNOWN_PSK_IDENTITY;
+    snprintf (s->err, sizeof s->err, "the server ended the TLS session "
+              "with the alert '%s'%s", name ? name : "?",
+              auth ? (s->psk ? " (wrong PSK or user name?)"
+                      : " (it does not accept our client certificate: "
+                      "check client-cert.pem in tls-certificates)") : "");
+    errno = auth ? EACCES : EPROTO;
     return -1;
   }
   set_err (s, "TLS error", (int) r);
@@ -182,7 +215,9 @@ tls_send (void *t, const struct iovec *iov, int iovcnt, bool more)
       r = gnutls_record_send (s->session, NULL, 0);
     while (r == GNUTLS_E_INTERRUPTED);
     if (r >= 0) {
-      r = (ssize_t) s->held;
+      /* r is the plaintext that record carried: what GnuTLS took, which
+       * may be less than we offered (a peer's record_size_limit).
+       */
       s->held = 0;
       return r;
     }
