@@ -16,7 +16,9 @@
  *        NBD_OPT_ABORT (no export name, no data).
  *      nbd://... with tls-certificates= or tls-psk-file=  opportunistic:
  *        STARTTLS, and plaintext if the server answers
- *        NBD_REP_ERR_POLICY or NBD_REP_ERR_UNSUP.
+ *        NBD_REP_ERR_POLICY or NBD_REP_ERR_UNSUP.  Once a connection
+ *        was encrypted, every reconnection must be too (someone who can
+ *        cut the connection cannot steer the next one to plaintext).
  *    Query parameters (doc/uri.md, plus libnbd's two extensions):
  *      tls-certificates=DIR  X.509: DIR/ca-cert.pem verifies the server
  *        (without it, or without the parameter, the system trust store);
@@ -35,7 +37,10 @@
  *    Errors: "the server's certificate is not trusted: signer not found
  *    ..." (EACCES), "... is not valid for the name 'N'" (EACCES), "...
  *    has expired" (EACCES), "TLS handshake failed: ... (wrong PSK ...?)"
- *    (EACCES), "the server refuses TLS ..." (ENOTSUP), "the server
+ *    (EACCES), "the server ended the TLS session with the alert
+ *    '...' (it does not accept our client certificate ...)" (EACCES: a
+ *    server checking client certificates refuses in TLS 1.3 only after
+ *    the handshake), "the server refuses TLS ..." (ENOTSUP), "the server
  *    requires TLS: use an nbds URI" (ENOTSUP), a missing key or file
  *    (EINVAL).  These are not retried: the attachment fails at once
  *    (VD_EVENT_FAILED).  A connection that breaks during the TLS
