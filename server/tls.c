@@ -546,18 +546,26 @@ tls_recv (struct transport *t, void *buf, size_t len)
   return -1;
 }
 
-/* Copy up to max bytes of the iovecs, after the first skip, into buf. */
+/* Up to max bytes of the iovecs after the first skip, as one piece: a
+ * pointer into the caller's iovec when that many bytes are contiguous
+ * there (large reply data: no copy), else a copy gathered into buf.
+ */
 static size_t
 gather (const struct iovec *iov, int iovcnt, size_t skip, unsigned char *buf,
-        size_t max)
+        size_t max, const void **data)
 {
   size_t n = 0;
 
+  *data = buf;
   for (int i = 0; i < iovcnt && n < max; ++i) {
     size_t l = iov[i].iov_len, take;
     if (skip >= l) {
       skip -= l;
       continue;
+    }
+    if (n == 0 && l - skip >= max) {
+      *data = (const char *) iov[i].iov_base + skip;
+      return max;
     }
     take = l - skip < max - n ? l - skip : max - n;
     memcpy (buf + n, (const char *) iov[i].iov_base + skip, take);
@@ -590,12 +598,22 @@ tls_send (struct transport *t, const struct iovec *iov, int iovcnt)
     ts->again_len = 0;
     total = r;
   }
-  for (;;) {
-    size_t n = gather (iov, iovcnt, total, ts->buf, TLS_RECORD_MAX);
+  for (bool first = true;; first = false) {
+    const void *data;
+    size_t n;
+    /* Let the connection thread read between records: a 1 MiB reply is
+     * 64 records, and holding the lock for all of them would keep the
+     * client's next requests unread until the whole reply is out.
+     */
+    if (!first) {
+      pthread_mutex_unlock (&ts->lock);
+      pthread_mutex_lock (&ts->lock);
+    }
+    n = gather (iov, iovcnt, total, ts->buf, TLS_RECORD_MAX, &data);
     if (n == 0)
       break;
     do
-      r = gnutls_record_send (ts->s, ts->buf, n);
+      r = gnutls_record_send (ts->s, data, n);
     while (r == GNUTLS_E_INTERRUPTED);
     if (r == GNUTLS_E_AGAIN) {
       ts->again_len = n;
