@@ -21,17 +21,21 @@
  * lock; both are non-blocking, so the lock is only ever held for one
  * system call.
  *
- * Sending: gnutls_record_send takes at most one record per call, and
- * when it returns GNUTLS_E_AGAIN the record is already encrypted and
- * must be finished by calling it again (with NULL, 0) before anything
- * else is sent; the bytes count as sent only then.  The reply queue
- * (out.c) retries with whatever is still queued from the same position,
- * so send() hides the rule: it remembers the length of the interrupted
- * record, finishes it first on the next call and reports that length.
- * The queue's bytes before its first unsent one never change, so the
- * count is right.  Each call gathers the iovecs into one buffer of at
- * most one record, so a 16-byte reply header and its data share a
- * record instead of costing one each.
+ * Sending: gnutls_record_send takes at most one record (16 KiB) per
+ * call and hands it to push() at once; a 1 MiB reply would cost 64
+ * system calls, more than its encryption.  So while send() encrypts,
+ * push() appends the records to a buffer of ours (obuf, up to
+ * TLS_OBUF_RECORDS records), and send() writes them with one call.
+ * GnuTLS never sees the socket full (push always takes everything),
+ * so there is no GNUTLS_E_AGAIN to resume.  A record's plaintext counts
+ * as sent only when its last byte is written; until then the records
+ * wait in obuf, send() reports fewer bytes, and the reply queue (out.c)
+ * offers the same bytes again, from the first unreported one: send()
+ * writes what obuf still holds and then counts those records, without
+ * encrypting them again.  The queue's bytes before its first unsent one
+ * never change, so the count is right.  Each record is gathered from
+ * the iovecs (a 16-byte reply header and its data share a record), or
+ * taken straight from the caller's buffer when 16 KiB are contiguous.
  *
  * Receiving: GnuTLS pulls a record's 5-byte header, then its body, each
  * with a read of exactly that size: two system calls per record.  A
@@ -66,6 +70,12 @@
 #define TLS_PRIORITY_PSK  TLS_PRIORITY ":+ECDHE-PSK:+DHE-PSK:+PSK"
 #define TLS_RECORD_MAX    16384 /* plaintext bytes in one record */
 #define TLS_READAHEAD     (32u << 10) /* ciphertext read ahead */
+/* Records encrypted per send before they are written with one call, and
+ * the room one record may need (plaintext + the expansion TLS allows).
+ */
+#define TLS_OBUF_RECORDS  8
+#define TLS_RECORD_CT_MAX (TLS_RECORD_MAX + 2048 + 5)
+#define TLS_OBUF_SIZE     (TLS_OBUF_RECORDS * TLS_RECORD_CT_MAX)
 
 struct psk_key {
   char *user;
@@ -87,8 +97,12 @@ struct tls_session {
   struct conn *c;
   const struct tls_creds *creds;
   pthread_mutex_t lock;         /* recv against send */
-  size_t again_len;             /* plaintext of the record interrupted by
-                                   GNUTLS_E_AGAIN, 0 if none */
+  unsigned char *obuf;          /* TLS_OBUF_SIZE: records to write */
+  size_t ob_len, ob_sent;       /* bytes in obuf, of which written */
+  size_t rec_end[TLS_OBUF_RECORDS];   /* end of each record in obuf */
+  size_t rec_plain[TLS_OBUF_RECORDS]; /* its plaintext bytes */
+  unsigned nrec, nrec_done;     /* records in obuf, fully written */
+  bool buffering;               /* push() appends to obuf */
   unsigned char *buf;           /* TLS_RECORD_MAX, for gathering */
   unsigned char *ra;            /* TLS_READAHEAD bytes read ahead */
   size_t ra_start, ra_end;      /* unread part of ra (under lock) */
@@ -472,9 +486,28 @@ push (gnutls_transport_ptr_t p, const giovec_t *iov, int iovcnt)
 {
   struct tls_session *ts = p;
   struct transport *t = &ts->c->t;
-  /* giovec_t has the layout of struct iovec (GnuTLS documents it so). */
-  ssize_t r = t->lower->send (t, (const struct iovec *) iov, iovcnt);
+  ssize_t r;
 
+  /* While tls_send encrypts, and whenever earlier records still wait in
+   * obuf (order matters), records go to obuf; tls_send writes them.
+   */
+  if (ts->buffering || ts->ob_sent < ts->ob_len) {
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; ++i)
+      total += iov[i].iov_len;
+    if (total > TLS_OBUF_SIZE - ts->ob_len) {
+      /* Cannot happen: tls_send leaves room for a whole record. */
+      gnutls_transport_set_errno (ts->s, ENOBUFS);
+      return -1;
+    }
+    for (int i = 0; i < iovcnt; ++i) {
+      memcpy (ts->obuf + ts->ob_len, iov[i].iov_base, iov[i].iov_len);
+      ts->ob_len += iov[i].iov_len;
+    }
+    return (ssize_t) total;
+  }
+  /* giovec_t has the layout of struct iovec (GnuTLS documents it so). */
+  r = t->lower->send (t, (const struct iovec *) iov, iovcnt);
   if (r == -1)
     gnutls_transport_set_errno (ts->s, errno);
   return r;
@@ -575,32 +608,54 @@ gather (const struct iovec *iov, int iovcnt, size_t skip, unsigned char *buf,
   return n;
 }
 
+/* Write what obuf holds; count the records now wholly written into
+ * *total.  0, or -1 with errno on a socket error (EAGAIN is not one).
+ */
+static int
+flush_obuf (struct tls_session *ts, size_t *total)
+{
+  struct transport *t = &ts->c->t;
+
+  while (ts->ob_sent < ts->ob_len) {
+    struct iovec v = { .iov_base = ts->obuf + ts->ob_sent,
+                       .iov_len = ts->ob_len - ts->ob_sent };
+    ssize_t r = t->lower->send (t, &v, 1);
+    if (r == -1) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        break;
+      return -1;
+    }
+    ts->ob_sent += (size_t) r;
+  }
+  while (ts->nrec_done < ts->nrec &&
+         ts->rec_end[ts->nrec_done] <= ts->ob_sent)
+    *total += ts->rec_plain[ts->nrec_done++];
+  if (ts->ob_sent == ts->ob_len)
+    ts->ob_len = ts->ob_sent = ts->nrec = ts->nrec_done = 0;
+  return 0;
+}
+
 static ssize_t
 tls_send (struct transport *t, const struct iovec *iov, int iovcnt)
 {
   struct tls_session *ts = t->tls;
   size_t total = 0;
-  ssize_t r;
+  ssize_t r = 0;
 
   pthread_mutex_lock (&ts->lock);
-  if (ts->again_len) {
-    /* Finish the interrupted record before anything else. */
-    do
-      r = gnutls_record_send (ts->s, NULL, 0);
-    while (r == GNUTLS_E_INTERRUPTED);
-    if (r == GNUTLS_E_AGAIN) {
-      pthread_mutex_unlock (&ts->lock);
-      errno = EAGAIN;
-      return -1;
-    }
-    if (r < 0)
-      goto error;
-    ts->again_len = 0;
-    total = r;
-  }
-  for (bool first = true;; first = false) {
+  /* Records encrypted by an earlier call: their plaintext is at the start
+   * of what we are offered again, and counts as sent once written.
+   */
+  if (flush_obuf (ts, &total) == -1)
+    goto sock_error;
+  if (ts->ob_len > 0)
+    goto out;                   /* the socket is full */
+  for (bool first = true;
+       ts->nrec < TLS_OBUF_RECORDS &&
+       TLS_OBUF_SIZE - ts->ob_len >= TLS_RECORD_CT_MAX + 512;
+       first = false) {
     const void *data;
-    size_t n;
+    size_t n, done = 0;
     /* Let the connection thread read between records: a 1 MiB reply is
      * 64 records, and holding the lock for all of them would keep the
      * client's next requests unread until the whole reply is out.
@@ -609,26 +664,40 @@ tls_send (struct transport *t, const struct iovec *iov, int iovcnt)
       pthread_mutex_unlock (&ts->lock);
       pthread_mutex_lock (&ts->lock);
     }
-    n = gather (iov, iovcnt, total, ts->buf, TLS_RECORD_MAX, &data);
+    for (unsigned i = 0; i < ts->nrec; ++i)
+      done += ts->rec_plain[i];
+    n = gather (iov, iovcnt, total + done, ts->buf, TLS_RECORD_MAX, &data);
     if (n == 0)
       break;
+    ts->buffering = true;
     do
       r = gnutls_record_send (ts->s, data, n);
     while (r == GNUTLS_E_INTERRUPTED);
-    if (r == GNUTLS_E_AGAIN) {
-      ts->again_len = n;
-      break;
-    }
+    ts->buffering = false;
     if (r < 0)
-      goto error;
-    total += r;
+      goto error;               /* push() never says EAGAIN here */
+    ts->rec_end[ts->nrec] = ts->ob_len;
+    ts->rec_plain[ts->nrec] = (size_t) r;
+    ts->nrec++;
   }
+  /* One write for all of them (64 records make a 1 MiB reply: one
+   * system call per record would cost more than the encryption).
+   */
+  if (flush_obuf (ts, &total) == -1)
+    goto sock_error;
+ out:
   pthread_mutex_unlock (&ts->lock);
   if (total == 0) {
     errno = EAGAIN;
     return -1;
   }
   return total;
+
+ sock_error:
+  pthread_mutex_unlock (&ts->lock);
+  conn_debug (ts->c, 1, "TLS: sending: %m");
+  errno = EPIPE;
+  return -1;
 
  error:
   pthread_mutex_unlock (&ts->lock);
@@ -663,6 +732,7 @@ session_free (struct tls_session *ts)
   pthread_mutex_destroy (&ts->lock);
   free (ts->buf);
   free (ts->ra);
+  free (ts->obuf);
   free (ts);
 }
 
@@ -674,7 +744,11 @@ tls_close (struct transport *t)
   /* One non-blocking try at close_notify: a client that does not read
    * any more must not hold the thread.
    */
-  gnutls_bye (ts->s, GNUTLS_SHUT_WR);
+  {
+    size_t ignored = 0;
+    if (flush_obuf (ts, &ignored) == 0 && ts->ob_len == 0)
+      gnutls_bye (ts->s, GNUTLS_SHUT_WR);
+  }
   session_free (ts);
   t->tls = NULL;
   t->ops = t->lower;
@@ -761,10 +835,13 @@ tls_upgrade (struct conn *c, double deadline)
   int r;
 
   if (ts == NULL || (ts->buf = malloc (TLS_RECORD_MAX)) == NULL ||
-      (ts->ra = malloc (TLS_READAHEAD)) == NULL) {
+      (ts->ra = malloc (TLS_READAHEAD)) == NULL ||
+      (ts->obuf = malloc (TLS_OBUF_SIZE)) == NULL) {
     conn_log (c, "TLS: out of memory");
-    if (ts)
+    if (ts) {
       free (ts->buf);
+      free (ts->ra);
+    }
     free (ts);
     return -1;
   }
@@ -778,6 +855,7 @@ tls_upgrade (struct conn *c, double deadline)
     pthread_mutex_destroy (&ts->lock);
     free (ts->buf);
     free (ts->ra);
+    free (ts->obuf);
     free (ts);
     return -1;
   }
