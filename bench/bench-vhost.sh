@@ -14,7 +14,8 @@
 #
 # Usage: bench/bench-vhost.sh [BUILDDIR]
 # Env: ROUNDS (3), SIZE_MIB (256: sequential job size), RUNTIME (10:
-#      seconds per random job), IMG_MIB (1024), VM_MEM (512)
+#      seconds per random job), IMG_MIB (1024), VM_MEM (512),
+#      BOOT_TIMEOUT (300: seconds before a guest counts as hung)
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +25,7 @@ SIZE_MIB=${SIZE_MIB:-256}
 RUNTIME=${RUNTIME:-10}
 IMG_MIB=${IMG_MIB:-1024}
 VM_MEM=${VM_MEM:-512}
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}
 
 for t in qemu-system-x86_64 qemu-storage-daemon fio python3; do
     command -v $t >/dev/null || { echo "bench-vhost: $t is missing (scripts/install-deps.sh test)" >&2; exit 1; }
@@ -67,16 +69,20 @@ boot () {  # CONFIG DISK-ARGS...
     local name=$1 console=$work/$1.console
     shift
     # shellcheck disable=SC2068
-    timeout 900 qemu-system-x86_64 -accel tcg -M pc -m "$VM_MEM" -smp 1 \
+    timeout "$BOOT_TIMEOUT" qemu-system-x86_64 -accel tcg -M pc -m "$VM_MEM" -smp 1 \
         -nodefaults -no-user-config -display none -monitor none \
         -serial "file:$console" -no-reboot \
         -kernel "$VM_KERNEL" -initrd "$VM_INITRD" \
         -append "console=ttyS0 panic=-1 quiet loglevel=3 vdt.script=bench vdt.size=$SIZE_MIB vdt.runtime=$RUNTIME" \
         $@ 2> "$work/qemu.log" || true
     if ! grep -aq '^VDT status=OK' "$console"; then
-        echo "bench-vhost: $name: the guest failed:" >&2
+        # Counted and reported, not fatal: a guest that hangs on one path
+        # (qemu-storage-daemon 7.2 lost an interrupt of a TCG guest here
+        # once) must not cost the other paths their numbers.  The jobs
+        # that finished before the hang still count.
+        echo "bench-vhost: $name: the guest failed (round $r):" >&2
         tail -n 20 "$console" "$work/qemu.log" >&2
-        exit 1
+        echo "$name" >> "$work/failures"
     fi
     grep -a '^VDT ' "$console" | tr -d '\r' | tr ' ' '\n' |
         sed -n 's/^\(seq[a-z]*\|rand[a-z]*\)_\(bw_kib\|iops\)=/\1_\2 /p' |
@@ -87,6 +93,7 @@ vhost_disk="-object memory-backend-memfd,id=mem,size=${VM_MEM}M,share=on -numa n
 
 echo "bench-vhost: load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 : > "$work/results"
+: > "$work/failures"
 for (( r = 1; r <= ROUNDS; r++ )); do
     echo "bench-vhost: round $r/$ROUNDS" >&2
     sock=$work/vdisk.sock
@@ -111,7 +118,7 @@ for (( r = 1; r <= ROUNDS; r++ )); do
 done
 echo "bench-vhost: load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-python3 - "$work/results" <<'PY'
+python3 - "$work/results" "$work/failures" <<'PY'
 import statistics, sys
 res = {}
 for line in open(sys.argv[1]):
@@ -130,4 +137,8 @@ for job, key, label, scale in jobs:
           f"| {v[0]/v[1]:.2f} | {v[0]/v[2]:.2f} |")
 n = len(res.get(("vdisk", "seqread_bw_kib"), []))
 print(f"\nmedians of {n} boots per path")
+fails = [l.strip() for l in open(sys.argv[2]) if l.strip()]
+for c in ("vdisk", "qsd", "nbd"):
+    if fails.count(c):
+        print(f"{c}: {fails.count(c)} guest(s) failed or hung (jobs done before count)")
 PY
