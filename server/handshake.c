@@ -129,6 +129,22 @@ send_error (struct conn *c, uint32_t option, uint32_t type, double deadline,
   return send_reply (c, option, type, msg, n, deadline);
 }
 
+/* A tls-only export (SELECTIVETLS) named before TLS: refused, and the
+ * option loop goes on (the client may STARTTLS and ask again).
+ */
+static enum hs_state
+refuse_tls_only (struct conn *c, uint32_t option, const struct export *e,
+                 double deadline)
+{
+  char nbuf[80];
+
+  return send_error (c, option, NBD_REP_ERR_TLS_REQD, deadline,
+                     "export '%s' needs TLS: send NBD_OPT_STARTTLS first",
+                     printable (e->name, strlen (e->name), nbuf,
+                                sizeof nbuf))
+    ? HS_CLOSE : HS_RECV_OPTION;
+}
+
 static int
 send_ack (struct conn *c, uint32_t option, double deadline)
 {
@@ -176,11 +192,7 @@ opt_info_go (struct conn *c, uint32_t option, const unsigned char *data,
                        printable (ir.name, ir.name_len, nbuf, sizeof nbuf))
       ? HS_CLOSE : HS_RECV_OPTION;
   if (e->tls_only && !c->tls)
-    return send_error (c, option, NBD_REP_ERR_TLS_REQD, deadline,
-                       "export '%s' needs TLS: send NBD_OPT_STARTTLS first",
-                       printable (e->name, strlen (e->name), nbuf,
-                                  sizeof nbuf))
-      ? HS_CLOSE : HS_RECV_OPTION;
+    return refuse_tls_only (c, option, e, deadline);
 
   flags = export_tx_flags (e, c);
   n = vd_nbd_encode_info_export (buf, e->size, flags);
@@ -321,11 +333,7 @@ opt_meta_context (struct conn *c, uint32_t option, const unsigned char *data,
                        printable (mr.name, mr.name_len, nbuf, sizeof nbuf))
       ? HS_CLOSE : HS_RECV_OPTION;
   if (e->tls_only && !c->tls)
-    return send_error (c, option, NBD_REP_ERR_TLS_REQD, deadline,
-                       "export '%s' needs TLS: send NBD_OPT_STARTTLS first",
-                       printable (e->name, strlen (e->name), nbuf,
-                                  sizeof nbuf))
-      ? HS_CLOSE : HS_RECV_OPTION;
+    return refuse_tls_only (c, option, e, deadline);
 
   if (mr.nr_queries == 0)
     match = !set;               /* list all; select nothing */
