@@ -40,6 +40,7 @@ int asif_blank_layout (const char *path, uint64_t size, const uint8_t guid[16],
 /* Bounds of the metadata cache (a 4 PiB image costs the same as 1 GB). */
 #define ASIF_TABLE_CACHE 8            /* tables (one chunk each) */
 #define ASIF_SLICE_CACHE 16384        /* bitmap slices (K/B/4 bytes each) */
+#define ASIF_GROW_AHEAD  64           /* chunks the file may grow past use */
 
 struct asif_table {
   uint64_t t;                         /* directory index, UINT64_MAX = free */
@@ -81,7 +82,9 @@ struct asif {
   bool dir_dirty;
   uint64_t *table_chunks;             /* sorted table chunk numbers */
   size_t nr_table_chunks;
-  uint64_t next_chunk;                /* first chunk past the file's end */
+  uint64_t next_chunk;                /* first chunk not in use */
+  uint64_t file_chunks;               /* chunks the file holds (>= next_chunk:
+                                         it grows ahead, see grow_file) */
   uint64_t meta_phys, meta_bm_phys;   /* metadata data and bitmap chunks */
 
   struct asif_table tables[ASIF_TABLE_CACHE];

@@ -142,7 +142,34 @@ corrupt (struct asif *s, const char *fmt, ...)
   return -1;
 }
 
-/* Chunk allocation: append one chunk to the file.  Lock exclusive. */
+/* Make the file hold at least `need` chunks.  It grows by more than one
+ * chunk at a time (an eighth of what is in use, at most ASIF_GROW_AHEAD
+ * chunks): one ftruncate per scattered 4 KiB first write cost as much as
+ * the write itself.  The chunks past next_chunk are referenced by nothing,
+ * so a crash leaves them as leaked space at the end of the file (check
+ * reports it, --repair=leaks cuts it off); a clean close trims them.
+ * Lock exclusive.
+ */
+static int
+grow_file (struct asif *s, uint64_t need)
+{
+  uint64_t K = s->g.chunk_size, target, end;
+
+  if (need <= s->file_chunks)
+    return 0;
+  target = need + MIN (s->next_chunk / 8, (uint64_t) ASIF_GROW_AHEAD);
+  if (target - 1 > ASIF_INDEX_MASK || MUL_OVERFLOW (target, K, &end) ||
+      end > INT64_MAX)
+    target = need;
+  if (vd_backend_resize (s->file, target * K) == -1)
+    return -1;
+  s->file_chunks = target;
+  return 0;
+}
+
+/* Chunk allocation: the next chunk at the end of the file.  Lock
+ * exclusive.
+ */
 static int
 alloc_chunk (struct asif *s, uint64_t *out)
 {
@@ -155,7 +182,7 @@ alloc_chunk (struct asif *s, uint64_t *out)
                   s->a.name);
     return -1;
   }
-  if (vd_backend_resize (s->file, end) == -1)
+  if (grow_file (s, p + 1) == -1)
     return -1;
   s->next_chunk = p + 1;
   *out = p;
@@ -913,10 +940,11 @@ write_piece_locked (struct asif *s, const char *buf, size_t n, uint64_t v,
   full = o == 0 && (n == K || v * K + n == s->g.size);
   *meta = true;
   if (full) {
-    /* Append by writing: the data write extends the file (file systems
-     * handle an append better than filling a hole made by ftruncate),
-     * then the size is set (a no-op unless the disk's last chunk is
-     * short).  The lock is held, so nobody sees the entry before.
+    /* Past the file's end, append by writing: the data write extends
+     * the file (file systems handle an append better than filling a hole
+     * made by ftruncate), then the size is set (a no-op unless the
+     * disk's last chunk is short).  Inside space grown ahead, just
+     * write.  The lock is held, so nobody sees the entry before.
      */
     uint64_t end;
     phys = s->next_chunk;
@@ -926,9 +954,13 @@ write_piece_locked (struct asif *s, const char *buf, size_t n, uint64_t v,
                     s->a.name);
       return -1;
     }
-    if (cpwrite (s, buf, n, chunk_off (s, phys), 0) == -1 ||
-        vd_backend_resize (s->file, end) == -1)
+    if (cpwrite (s, buf, n, chunk_off (s, phys), 0) == -1)
       return -1;
+    if (phys >= s->file_chunks) {
+      if (vd_backend_resize (s->file, end) == -1)
+        return -1;
+      s->file_chunks = phys + 1;
+    }
     s->next_chunk = phys + 1;
     table_set (s, tb, pos.entry, asif_entry_make (ASIF_ST_FULL, phys));
     return 0;
@@ -1371,7 +1403,16 @@ static int
 asif_close (struct vd_attachment *a)
 {
   struct asif *s = ASIF (a);
-  int r = vd_attachment_close (s->file);
+  int r = 0;
+
+  /* Give back the chunks grown ahead and never used (the metadata was
+   * flushed just before; they are referenced by nothing).
+   */
+  if (s->file_chunks > s->next_chunk &&
+      vd_backend_resize (s->file, s->next_chunk * s->g.chunk_size) == -1)
+    r = -1;
+  if (vd_attachment_close (s->file) == -1)
+    r = -1;
 
   asif_free (s);
   pthread_rwlock_destroy (&s->lock);
@@ -1507,7 +1548,7 @@ vd_asif_open (struct vd_attachment *file, const struct vd_open_options *opts)
                   file_size);
     goto fail;
   }
-  s->next_chunk = DIV_ROUND_UP (file_size, K);
+  s->next_chunk = s->file_chunks = DIV_ROUND_UP (file_size, K);
 
   s->iobuf = malloc (K);
   /* Not touched until used: an open costs little memory up front. */
