@@ -11,8 +11,9 @@
 #            bench-nbd-client -C N write URI SRC      (flush at the end)
 #   nbdcopy: nbdcopy -C N --no-extents URI null:
 #            nbdcopy -C N --flush SRC URI
-# Both use 256 KiB requests; vdisk keeps 16 requests in flight per
-# connection (16 threads), nbdcopy its default 64.  --no-extents makes
+# Each tool runs with its own defaults: vdisk 4 threads for one
+# connection, 2 per connection for more, each with one 1 MiB request in
+# flight; nbdcopy 64 requests of 256 KiB per connection.  --no-extents makes
 # nbdcopy read every byte as vdisk does (the export is full of data
 # anyway); the source file is non-zero data so nbdcopy's zero detection
 # has nothing to skip.
