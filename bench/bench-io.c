@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <time.h>
 
@@ -57,7 +58,14 @@ run_job (void *vp)
   void *buf;
   double start, end;
 
-  if (posix_memalign (&buf, 4096, bs) != 0)
+  /* A buffer of its own pages, as fio's is: on the test VM, O_DIRECT
+   * reads of 1 MiB into a posix_memalign'd heap buffer ran at 1.8 GB/s
+   * and into an mmap'd one at 5 GB/s (same file, same loop, in Python
+   * too), so where the buffer lives decided the comparison.
+   */
+  buf = mmap (NULL, bs, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+              -1, 0);
+  if (buf == MAP_FAILED)
     abort ();
   memset (buf, 0xa5, bs);
   start = now ();
@@ -84,7 +92,7 @@ run_job (void *vp)
       break;
   }
   j->seconds = now () - start;
-  free (buf);
+  munmap (buf, bs);
   return NULL;
 }
 
