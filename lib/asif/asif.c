@@ -161,8 +161,14 @@ grow_file (struct asif *s, uint64_t need)
   if (target - 1 > ASIF_INDEX_MASK || MUL_OVERFLOW (target, K, &end) ||
       end > INT64_MAX)
     target = need;
-  if (vd_backend_resize (s->file, target * K) == -1)
-    return -1;
+  /* Growing ahead is an optimisation: where the file system cannot hold
+   * the extra (no sparse files, nearly full), grow by what is needed.
+   */
+  if (vd_backend_resize (s->file, target * K) == -1) {
+    if (target == need || vd_backend_resize (s->file, need * K) == -1)
+      return -1;
+    target = need;
+  }
   s->file_chunks = target;
   return 0;
 }
