@@ -17,6 +17,7 @@
 set -euo pipefail
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/bench-functions.sh"
 bench="$top/$build/bench/bench-asif"
 vdisk="$top/$build/cli/vdisk"
 seq_count=${SEQ_COUNT:-1024}
@@ -40,7 +41,6 @@ seq_size=$((seq_count * 1048576))          # the sequential region
 rnd_size=$((64 * 1024 * 1048576))         # 64 GiB: random first touches
 step=$((4096 * 7919))                     # odd multiple of 4 KiB: scattered
 
-median () { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 fresh ()  # fmt size -> path
 {

@@ -23,6 +23,7 @@
 set -euo pipefail
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/bench-functions.sh"
 bench="$top/$build/bench/bench-nbd-client"
 vdisk="$top/$build/cli/vdisk"
 mib=${SIZE:-4096}
@@ -47,8 +48,6 @@ head -c $((64 * 1024 * 1024)) /dev/urandom > "$src.chunk"
 for (( i = 0; i < mib / 64; i++ )); do cat "$src.chunk" >> "$src"; done
 rm -f "$src.chunk"
 
-median () { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-now () { date +%s.%N; }
 mibs () { awk -v s="$1" -v e="$2" -v m="$mib" 'BEGIN { printf "%.0f\n", m / (e - s) }'; }
 
 start_server ()   # name

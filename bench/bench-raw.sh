@@ -12,6 +12,7 @@
 set -euo pipefail
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/bench-functions.sh"
 bench="$top/$build/bench/bench-io"
 size=${SIZE:-1G}
 runtime=${RUNTIME:-5}
@@ -26,7 +27,6 @@ rm -f "$img"
 fio --name=fill --filename="$img" --size="$size" --rw=write --bs=1M \
     --ioengine=psync --direct=1 --end_fsync=1 >/dev/null
 
-median () { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 run_fio ()  # rw bs direct -> MiB/s
 {

@@ -24,6 +24,7 @@
 set -euo pipefail
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/bench-functions.sh"
 vdisk="$top/$build/cli/vdisk"
 secs=${BENCH_SECONDS:-4}
 size=${BENCH_SIZE:-1G}
@@ -94,22 +95,7 @@ start () {
             fi ;;
     esac
     pid=$!
-    for _ in $(seq 100); do
-        nbdinfo --size "$uri" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "bench-serve: $server did not start" >&2
-    exit 1
-}
-stop () { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=; }
-
-now () { date +%s.%N; }
-fio_iops () {
-    local rw=$1 qd=$2
-    fio --name=bench --ioengine=nbd --uri="$uri" --rw="$rw" --bs=4k \
-        --iodepth="$qd" --runtime="$secs" --time_based --size="$size" \
-        --randrepeat=0 --output-format=json 2>/dev/null \
-      | python3 -c 'import json,sys; t=sys.stdin.read(); j=json.loads(t[t.index("{"):])["jobs"][0]; print("%.0f" % (j["read"]["iops"] + j["write"]["iops"]))'
+    wait_nbd "$server" "$uri"
 }
 
 declare -A R C
@@ -130,8 +116,8 @@ run_test () {
     case "$t" in
         seq-read-*) r=$(copy_rate nbdcopy --connections=${t##*-} --request-size=1048576 "$uri" null:) ;;
         seq-write-*) r=$(copy_rate nbdcopy --connections=${t##*-} --request-size=1048576 src.raw "$uri") ;;
-        rand-read-qd*) r=$(fio_iops randread "${t##*qd}") ;;
-        rand-write-qd*) r=$(fio_iops randwrite "${t##*qd}") ;;
+        rand-read-qd*) r=$(fio_iops "$uri" randread "${t##*qd}") ;;
+        rand-write-qd*) r=$(fio_iops "$uri" randwrite "${t##*qd}") ;;
     esac
     c1=$(cpu_ticks "$pid")
     stop
@@ -145,14 +131,6 @@ run_test () {
         # ms of server CPU per MiB, or us per request
         C[$key]=$(python3 -c "import sys; t=(float(sys.argv[1])-float(sys.argv[2]))/100; n=max(float(sys.argv[3]), 1); print('%.2f' % (t*1e3/n if sys.argv[4].startswith('seq') else t*1e6/n))" "$c1" "$c0" "$n" "$t")
     fi
-}
-
-copy_rate () {
-    local t0 t1
-    t0=$(now)
-    "$@" >/dev/null
-    t1=$(now)
-    python3 -c "print('%.0f' % ($bytes / 1048576 / ($t1 - $t0)))"
 }
 
 # Each test: BENCH_REPEAT rounds; in each round every server runs once,
@@ -209,8 +187,6 @@ for server in vdisk nbdkit qemu-nbd; do
     RSS[$server]=$(rss_32 "$server")
 done
 
-unit () { case $1 in seq-*) echo "MiB/s" ;; *) echo "IOPS" ;; esac; }
-ratio () { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print('%.2f' % (a/b) if b else 'n/a')" "$1" "$2"; }
 
 echo
 echo "| transport | test | unit | vdisk | nbdkit | qemu-nbd | vdisk / best peer | server CPU (ms/MiB for seq, us/req for rand): vdisk / nbdkit / qemu-nbd |"

@@ -23,6 +23,7 @@
 set -euo pipefail
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/bench-functions.sh"
 vdisk="$top/$build/cli/vdisk"
 mode=${BENCH_TLS:-x509}
 secs=${BENCH_SECONDS:-4}
@@ -80,28 +81,7 @@ start () {
             nbdkit -f --tls=require "${tlsargs[@]}" -i 127.0.0.1 -p "$port" file disk.raw & ;;
     esac
     pid=$!
-    for _ in $(seq 100); do
-        nbdinfo --size "$uri" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "bench-tls: $server did not start ($uri)" >&2
-    exit 1
-}
-stop () { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=; }
-
-now () { date +%s.%N; }
-copy_rate () {
-    local t0 t1
-    t0=$(now)
-    "$@" >/dev/null
-    t1=$(now)
-    python3 -c "print('%.0f' % ($bytes / 1048576 / ($t1 - $t0)))"
-}
-fio_iops () {
-    HOME=$dir/home fio --name=bench --ioengine=nbd --uri="$fio_uri" --rw="$1" --bs=4k \
-        --iodepth=16 --runtime="$secs" --time_based --size="$size" \
-        --randrepeat=0 --output-format=json 2>/dev/null \
-      | python3 -c 'import json,sys; t=sys.stdin.read(); j=json.loads(t[t.index("{"):])["jobs"][0]; print("%.0f" % (j["read"]["iops"] + j["write"]["iops"]))'
+    wait_nbd "$server" "$uri"
 }
 
 tests="seq-read seq-write"
@@ -118,8 +98,8 @@ for t in $tests; do
             case "$t" in
                 seq-read) r=$(copy_rate nbdcopy --connections=1 --request-size=1048576 "$uri" null:) ;;
                 seq-write) r=$(copy_rate nbdcopy --connections=1 --request-size=1048576 src.raw "$uri") ;;
-                rand-read-qd16) r=$(fio_iops randread) ;;
-                rand-write-qd16) r=$(fio_iops randwrite) ;;
+                rand-read-qd16) r=$(HOME=$dir/home fio_iops "$fio_uri" randread 16) ;;
+                rand-write-qd16) r=$(HOME=$dir/home fio_iops "$fio_uri" randwrite 16) ;;
             esac
             stop
             echo "   $s/$t: $r" >&2
@@ -129,8 +109,6 @@ for t in $tests; do
     done
 done
 
-ratio () { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print('%.2f' % (a/b) if b else 'n/a')" "$1" "$2"; }
-unit () { case $1 in seq-*) echo "MiB/s" ;; *) echo "IOPS" ;; esac; }
 echo
 echo "| TLS ($mode), TCP | unit | vdisk | vdisk TLS | nbdkit | nbdkit TLS | vdisk TLS / plain | nbdkit TLS / plain | **vdisk TLS / nbdkit TLS** |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"

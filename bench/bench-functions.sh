@@ -1,0 +1,46 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Helpers shared by the bench/*.sh scripts (sourced, not run).  The
+# scripts that start servers keep the server's PID in $pid.
+
+now () { date +%s.%N; }
+
+# median: of the numbers on stdin, one per line.
+median () { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+# ratio A B: A/B with two decimals, n/a if B is 0.
+ratio () { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print('%.2f' % (a/b) if b else 'n/a')" "$1" "$2"; }
+
+# unit TEST: seq-* rows are MiB/s, the others IOPS.
+unit () { case $1 in seq-*) echo "MiB/s" ;; *) echo "IOPS" ;; esac; }
+
+# wait_nbd NAME URI: wait up to 10 s for an NBD server to answer at URI,
+# or exit the script.
+wait_nbd () {
+    for _ in $(seq 100); do
+        nbdinfo --size "$2" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "$(basename "$0"): $1 did not start ($2)" >&2
+    exit 1
+}
+
+# stop: kill the server in $pid and reap it.
+stop () { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=; }
+
+# copy_rate CMD...: run CMD, print $bytes / its wall time in MiB/s.
+copy_rate () {
+    local t0 t1
+    t0=$(now)
+    "$@" >/dev/null
+    t1=$(now)
+    python3 -c "print('%.0f' % ($bytes / 1048576 / ($t1 - $t0)))"
+}
+
+# fio_iops URI RW QD: 4 KiB random I/O with fio's nbd engine for $secs
+# seconds over $size; prints the IOPS.
+fio_iops () {
+    fio --name=bench --ioengine=nbd --uri="$1" --rw="$2" --bs=4k \
+        --iodepth="$3" --runtime="$secs" --time_based --size="$size" \
+        --randrepeat=0 --output-format=json 2>/dev/null \
+      | python3 -c 'import json,sys; t=sys.stdin.read(); j=json.loads(t[t.index("{"):])["jobs"][0]; print("%.0f" % (j["read"]["iops"] + j["write"]["iops"]))'
+}
