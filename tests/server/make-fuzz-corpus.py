@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Writes the seed corpora of fuzz/fuzz-server.c (whole client
-# conversations) and fuzz/fuzz-server-proto.c (one message per decoder).
+# conversations, plaintext and STARTTLS) and fuzz/fuzz-server-proto.c (one
+# message per decoder).
 # Run from the top of the tree; the output is committed.
-import os, struct
+import hashlib, os, ssl, struct
 
 IHAVEOPT = 0x49484156454F5054
 REQ, EXT_REQ = 0x25609513, 0x21e41c71
@@ -67,6 +68,38 @@ os.makedirs("fuzz/corpus/server", exist_ok=True)
 for name, data in seeds.items():
     open("fuzz/corpus/server/" + name, "wb").write(data)
 
+# TLS seeds of fuzz-server: a mode byte ('T' for --tls=on, 'R' for
+# --tls=require), then a client that sends STARTTLS and a truncated, whole
+# or garbled ClientHello (made by Python's ssl; against the harness's PSK
+# server it cannot finish).  The ClientHello is random, so these are named
+# by their hash.
+def client_hello():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname="localhost")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+hello = client_hello()
+STARTTLS = opt(5)
+tls_seeds = [
+    b"T" + FLAGS + STARTTLS + hello[:60],
+    b"R" + FLAGS + STARTTLS + hello,
+    b"R" + FLAGS + opt(7, info_req()) + opt(3) + STARTTLS +
+        b"\x16\x03\x01\xff\xff" + b"\x01" * 40,
+    b"T" + FLAGS + opt(3) + opt(6, info_req(b"ro")) + opt(5, b"x") +
+        STARTTLS + hello[:5] + bytes(range(256)),
+    b"R" + FLAGS + opt(1, b""),
+    b"T" + FLAGS + opt(8) + STARTTLS + b"\x15\x03\x03\x00\x02\x02\x28",
+]
+for data in tls_seeds:
+    open("fuzz/corpus/server/" + hashlib.sha1(data).hexdigest(), "wb").write(data)
+
 # server-proto: first byte selects the decoder (see fuzz-server-proto.c).
 proto = {
     "greeting": b"\0" + struct.pack(">QQH", 0x4e42444d41474943, IHAVEOPT, 3),
@@ -88,4 +121,4 @@ proto = {
 os.makedirs("fuzz/corpus/server-proto", exist_ok=True)
 for name, data in proto.items():
     open("fuzz/corpus/server-proto/" + name, "wb").write(data)
-print("wrote %d + %d seeds" % (len(seeds), len(proto)))
+print("wrote %d + %d + %d seeds" % (len(seeds), len(tls_seeds), len(proto)))
