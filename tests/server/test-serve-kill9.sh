@@ -16,9 +16,9 @@ for fmt in $(formats); do
     echo "== $fmt"
     make_image "$fmt" "disk.$fmt" 128MiB
     serve pid --socket "$tmpdir/s.sock" "disk.$fmt"
-    rm -f progress flushed.txt
+    rm -f progress progress.tmp flushed.txt
     nbdsh -n -c '
-import random, struct, sys
+import os, random, struct, sys
 uri = "'"$serve_uri"'"
 hs = [nbd.NBD(), nbd.NBD()]
 for h in hs:
@@ -46,8 +46,11 @@ try:
             hs[0].flush()
             flushed += acked
             acked = []
-            with open("progress", "w") as f:
+            # Atomically: the shell reads it while this runs, and a
+            # file truncated by open() reads as no progress at all.
+            with open("progress.tmp", "w") as f:
                 f.write("%d\n" % len(flushed))
+            os.replace("progress.tmp", "progress")
 except nbd.Error as e:
     pass
 with open("flushed.txt", "w") as f:
