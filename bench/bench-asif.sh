@@ -14,6 +14,8 @@
 #   env: SEQ_COUNT (1024 x 1 MiB) RND_COUNT (16384 4 KiB writes)
 #        RR_COUNT (65536 4 KiB reads) REPEAT (5) DIR
 #        CACHE (writeback: the page cache; none: O_DIRECT for all formats)
+#        SETTLE (2: seconds to wait after dropping the page cache, as root,
+#        before each timed write)
 set -euo pipefail
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +26,7 @@ seq_count=${SEQ_COUNT:-1024}
 rnd_count=${RND_COUNT:-16384}
 rr_count=${RR_COUNT:-65536}
 repeat=${REPEAT:-5}
+settle=${SETTLE:-2}
 cache=${CACHE:-writeback}
 case $cache in
     writeback) direct=0 ;;
@@ -62,9 +65,20 @@ fresh ()  # fmt size -> path
 run ()
 {
     local fmt=$1 rw=$2 bs=$3 count=$4 st=$5 path=$6 out t0 t1
-    # Start every write from a clean page cache (no writeback of an
-    # earlier run in flight).
-    [ "$rw" = write ] && sync
+    # Start every write from the same state: no writeback of an earlier
+    # run in flight, and (as root) an empty page cache with the freed
+    # memory given time to settle.  On a VM whose balloon reports free
+    # pages to the host, filling the page cache from memory the host has
+    # taken back costs several times more than from memory freed a moment
+    # ago, so without this a tool's write speed depended on what ran just
+    # before it (docs/benchmarks.md).
+    if [ "$rw" = write ]; then
+        sync
+        if [ -w /proc/sys/vm/drop_caches ]; then
+            echo 3 > /proc/sys/vm/drop_caches
+            sleep "$settle"
+        fi
+    fi
     t0=$(date +%s.%N)
     if [ "$fmt" = qcow2 ]; then
         local w=()
@@ -83,11 +97,12 @@ run ()
 
 declare -A res
 rows=(seqwrite-1M-first seqread-1M randread-4K randwrite-4K-first randwrite-4K-over)
-fmts=(raw asif qcow2)
+# All six orders in turn, so no format always follows the same one (a
+# rotation would keep every format's predecessor).
+orders=("raw asif qcow2" "asif qcow2 raw" "qcow2 raw asif"
+        "raw qcow2 asif" "qcow2 asif raw" "asif raw qcow2")
 for ((i = 0; i < repeat; i++)); do
-    # Rotate the order, so no format always follows the same one.
-    for k in 0 1 2; do
-        fmt=${fmts[$(( (i + k) % 3 ))]}
+    for fmt in ${orders[$((i % 6))]}; do
         # Sequential region, written once from scratch, then read.
         p=$(fresh $fmt $seq_size)
         res[seqwrite-1M-first,$fmt]+="$(run $fmt write 1048576 $seq_count 1048576 "$p") "

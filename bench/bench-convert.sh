@@ -54,7 +54,7 @@ timeit ()
     awk -v a="$s" -v b="$e" 'BEGIN {printf "%.2f", b - a}'
 }
 best () { sort -n | head -1; }
-size_of () { du -k "$1" | awk '{print $1 * 1024}'; }
+size_of () { du -k "$1" | awk '{printf "%.0f\n", $1 * 1024}'; }
 
 row ()  # name vdisk-cmd -- peer-cmd
 {
