@@ -47,6 +47,22 @@ enum {
 };
 
 /* The server's message in an error reply, for our message. */
+
+/* Why TLS is required on this connection, for the error message: the
+ * URI said nbds, or (opportunistic TLS) an earlier connection of the same
+ * attachment had TLS and a reconnection must not quietly lose it.
+ */
+static const char *
+no_tls_why (const struct vd_nbd_conn *c, char *buf, size_t len)
+{
+  if (c->tls_uri && vd_nbd_tls_mode (c->tls_uri) != VD_NBD_TLS_REQUIRE)
+    return "the connection to this server had TLS before, and vdisk will "
+      "not reconnect without it";
+  snprintf (buf, len, "vdisk will not connect to an %s URI without TLS",
+            c->tls_uri ? vd_nbd_uri_scheme (c->tls_uri->transport, true)
+            : "nbds");
+  return buf;
+}
 static const char *
 server_message (struct vd_nbd_conn *c, char *buf, size_t len)
 {
@@ -91,11 +107,10 @@ vd_nbd_state_RECV_GREETING (struct vd_nbd_conn *c)
   if (c->tls_mode == VD_NBD_TLS_REQUIRE &&
       !(c->gflags & NBD_FLAG_FIXED_NEWSTYLE)) {
     /* STARTTLS is an option, and options need fixed newstyle. */
+    char nt[128];
     vd_nbd_conn_kill (c, ENOTSUP, false, "the server does not do fixed "
-                      "newstyle negotiation, so it cannot offer TLS; vdisk "
-                      "will not connect to an %s URI without TLS",
-                      c->tls_uri ? vd_nbd_uri_scheme (c->tls_uri->transport,
-                                                      true) : "nbds");
+                      "newstyle negotiation, so it cannot offer TLS; %s",
+                      no_tls_why (c, nt, sizeof nt));
     return VD_NBD_BLOCK;
   }
   if (c->gflags & NBD_FLAG_FIXED_NEWSTYLE)
@@ -342,9 +357,7 @@ next_option (struct vd_nbd_conn *c)
 static int
 check_starttls (struct vd_nbd_conn *c, const struct vd_nbd_option_reply *r)
 {
-  char sm[NBD_MAX_STRING + 32];
-  const char *scheme = vd_nbd_uri_scheme (c->tls_uri ? c->tls_uri->transport
-                                          : VD_NBD_TRANSPORT_TCP, true);
+  char sm[NBD_MAX_STRING + 32], why[128];
 
   if (r->type == NBD_REP_ACK) {
     if (c->pay_len != 0) {
@@ -370,13 +383,15 @@ check_starttls (struct vd_nbd_conn *c, const struct vd_nbd_option_reply *r)
                       server_message (c, sm, sizeof sm));
     return VD_NBD_BLOCK;
   }
-  /* nbds: no downgrade.  Nothing but the ABORT goes out. */
+  /* nbds, or a reconnection after TLS: no downgrade.  Nothing but the
+   * ABORT goes out.
+   */
   return send_abort (c, ENOTSUP, false, "the server %s TLS (%s to "
-                     "NBD_OPT_STARTTLS)%s; vdisk will not connect to an %s "
-                     "URI without TLS",
+                     "NBD_OPT_STARTTLS)%s; %s",
                      r->type == NBD_REP_ERR_POLICY ? "refuses"
                      : "does not support", vd_nbd_rep_name (r->type),
-                     server_message (c, sm, sizeof sm), scheme);
+                     server_message (c, sm, sizeof sm),
+                     no_tls_why (c, why, sizeof why));
 }
 
 static int

@@ -13,6 +13,8 @@
 #     against a server without TLS
 #   - STARTTLS acknowledged, then garbage / injected plaintext / silence:
 #     clean errors, the silence bounded by the timeout
+#   - a reconnection after a cut never downgrades a connection that had
+#     TLS (a man in the middle answering STARTTLS with ERR_POLICY)
 #   - tls-type=anon refused at open
 . "$top_srcdir/tests/functions.sh"
 
@@ -173,6 +175,36 @@ fake hang
 cat "$tmpdir/out"
 grep -q 'TLS_HANDSHAKE' "$tmpdir/out" || fail "hang: the timeout does not name the TLS handshake"
 kill_bg "$server_pid"
+
+echo "== no downgrade when a connection that had TLS is cut"
+# Opportunistic TLS (nbd+unix with certificates) finds TLS through a man
+# in the middle that relays to nbdkit --tls=require, then cuts the line
+# and answers every reconnection's STARTTLS with ERR_POLICY.  The client
+# must not go on in plaintext (no NBD_OPT_GO, no export name: only
+# STARTTLS and ABORT), and the I/O fails instead of reaching the
+# attacker.  The ERR_UNSUP case above shows that the same client does
+# go on in plaintext when its first connection finds no TLS.
+rm -f "$tmpdir/up.sock" "$tmpdir/fake.log" "$tmpdir/fake.sock"
+start_bg up_pid nbdkit -f -U "$tmpdir/up.sock" --tls=require \
+    --tls-certificates="$certs" memory 64M
+wait_for_socket "$tmpdir/up.sock"
+start_bg server_pid python3 "$top_srcdir/tests/client/tls-fake-server.py" \
+    "$tmpdir/fake.sock" mitm "$tmpdir/fake.log" "$tmpdir/up.sock" $((4 << 20))
+wait_for_socket "$tmpdir/fake.sock"
+"$NBD_IO" -t 5 --expect-fail 95 torture --rounds 3 \
+    "nbd+unix:///?socket=$tmpdir/fake.sock&tls-certificates=$certs" \
+    > "$tmpdir/out" 2>&1 || fail "mitm: $(cat "$tmpdir/out")"
+cat "$tmpdir/out"
+kill_bg "$server_pid"
+kill_bg "$up_pid"
+cat "$tmpdir/fake.log"
+grep -qx cut "$tmpdir/fake.log" || fail "mitm: the relayed connection was never cut"
+# Every connection after the relayed one: STARTTLS refused, then ABORT.
+sed '1,/^cut$/d' "$tmpdir/fake.log" | grep '^option' | sort -u > "$tmpdir/opts"
+printf '%s\n' "option 2" "option 5" | cmp - "$tmpdir/opts" ||
+    fail "mitm: the client sent more than STARTTLS and ABORT after losing TLS"
+grep -q "had TLS before, and vdisk will not reconnect without it" "$tmpdir/out" ||
+    fail "mitm: the error does not say why TLS is required"
 
 echo "== tls-type=anon"
 "$NBD_IO" --expect-fail 95 info "nbds://localhost/?tls-type=anon" |

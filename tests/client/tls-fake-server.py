@@ -13,13 +13,20 @@
 #   garbage  ACK STARTTLS, then (later) 64 bytes that are not TLS
 #   inject   ACK STARTTLS with 16 more bytes in the same write
 #   hang     ACK STARTTLS, then silence
+#   mitm     a man in the middle (arguments UPSTREAM CUT): the first
+#            connection is relayed to the unix socket UPSTREAM, byte for
+#            byte, and cut once the client has sent CUT bytes; every later
+#            one is answered as in "refuse", as an attacker who cut the
+#            line would answer a client's reconnection to get plaintext
 # LOG gets one line per event: "accept", "flags N", "option N",
-# "received N" (nofixed), "eof".  Connections are served one at a time,
-# for ever; the test kills the server.
+# "received N" (nofixed), "relay", "cut", "eof".  Connections are served
+# one at a time (but for the relayed one), for ever; the test kills the
+# server.
 import os
 import socket
 import struct
 import sys
+import threading
 import time
 
 IHAVEOPT = b"IHAVEOPT"
@@ -30,6 +37,8 @@ REP_ERR_UNSUP = 2**31 + 1
 REP_ERR_POLICY = 2**31 + 2
 
 path, mode, logpath = sys.argv[1:4]
+if mode == "mitm":
+    upstream, cut = sys.argv[4], int(sys.argv[5])
 log = open(logpath, "a", buffering=1)
 
 
@@ -47,7 +56,38 @@ def reply(c, opt, typ, data=b""):
     return struct.pack(">QIII", REPLY_MAGIC, opt, typ, len(data)) + data
 
 
-def serve(c):
+def relay(c):
+    u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    u.connect(upstream)
+
+    def pump(src, dst, limit):
+        n = 0
+        try:
+            while limit is None or n < limit:
+                d = src.recv(65536)
+                if not d:
+                    break
+                dst.sendall(d)
+                n += len(d)
+        except OSError:
+            pass
+        if limit is not None and n >= limit:
+            log.write("cut\n")
+        for x in (c, u):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    t = threading.Thread(target=pump, args=(u, c, None), daemon=True)
+    t.start()
+    pump(c, u, cut)
+    t.join()
+    u.close()
+    c.close()
+
+
+def serve(c, mode):
     flags = 0 if mode == "nofixed" else 3  # FIXED_NEWSTYLE | NO_ZEROES
     c.sendall(b"NBDMAGIC" + IHAVEOPT + struct.pack(">H", flags))
     if mode == "nofixed":
@@ -105,11 +145,17 @@ except FileNotFoundError:
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.bind(path)
 s.listen(8)
+accepted = 0
 while True:
     c, _ = s.accept()
+    accepted += 1
     log.write("accept\n")
+    if mode == "mitm" and accepted == 1:
+        log.write("relay\n")
+        threading.Thread(target=relay, args=(c,), daemon=True).start()
+        continue
     try:
-        serve(c)
+        serve(c, "refuse" if mode == "mitm" else mode)
     except (EOFError, OSError):
         pass
     log.write("eof\n")
