@@ -1,0 +1,70 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Scenario "bench-paths" (sourced by /init; needs the fio initramfs,
+# build-guest.sh --fio): the fio jobs of "bench" on several disks of one
+# guest, so that every path is measured in the same boot.  Under TCG one
+# boot can run at a very different speed from the next, which swamps the
+# differences between paths measured in separate boots.
+#   vdt.disks=NAME:MIB,NAME:MIB,...  each disk is found by its size
+#   vdt.rounds=N (1)                 every job runs N times on every disk
+# The order of the disks rotates from job to job and round to round.
+# Every job runs for vdt.runtime seconds (the sequential ones wrap around
+# their vdt.size MiB), so each path gets the same time on the guest.
+# Prints, per run:  VDT <name>_<job>_bw_kib=N <name>_<job>_iops=N
+SIZE=${VDT_size:-256}
+RT=${VDT_runtime:-10}
+ROUNDS=${VDT_rounds:-1}
+command -v fio >/dev/null || vdt_fail "fio is not in this initramfs"
+[ -n "$VDT_disks" ] || vdt_fail "vdt.disks is not set"
+
+# Every disk: wait for a block device of its size (in 512-byte sectors).
+names=
+for nd in $(echo "$VDT_disks" | tr ',' ' '); do
+    name=${nd%%:*} mib=${nd#*:}
+    want=$((mib * 2048)) dev= i=0
+    while [ -z "$dev" ] && [ $i -lt 300 ]; do
+        for b in /sys/block/vd*; do
+            [ -f "$b/size" ] && [ "$(cat "$b/size")" = "$want" ] && dev=${b##*/}
+        done
+        [ -n "$dev" ] || { sleep 0.1; i=$((i + 1)); }
+    done
+    [ -n "$dev" ] || vdt_fail "no disk of $mib MiB for $name"
+    eval "dev_$name=$dev"
+    names="$names $name"
+done
+ndisks=$(echo $names | wc -w)
+
+run_fio () {  # DISK NAME RW BS DEPTH [fio options]
+    d=$1 name=$2 rw=$3 bs=$4 depth=$5
+    shift 5
+    out=$(fio --name="$name" --filename=/dev/$d --direct=1 --ioengine=libaio \
+              --rw="$rw" --bs="$bs" --iodepth="$depth" --minimal "$@" 2>/dev/console) ||
+        vdt_fail "fio $name on $d"
+    case "$rw" in
+        *write) echo "$out" | awk -F';' -v n="$name" '{ print "VDT " n "_bw_kib=" $48 " " n "_iops=" $49 }' ;;
+        *)      echo "$out" | awk -F';' -v n="$name" '{ print "VDT " n "_bw_kib=" $7 " " n "_iops=" $8 }' ;;
+    esac > /dev/console
+}
+
+# job ROTATION NAME RW BS DEPTH [fio options]: the job on every disk,
+# starting with disk number ROTATION mod ndisks.
+job () {
+    rot=$1 jname=$2
+    shift 2
+    k=0
+    while [ $k -lt "$ndisks" ]; do
+        disk=$(echo $names | cut -d' ' -f$(( (rot + k) % ndisks + 1 )))
+        eval "d=\$dev_$disk"
+        run_fio "$d" "${disk}_$jname" "$@"
+        k=$((k + 1))
+    done
+}
+
+r=0
+while [ $r -lt "$ROUNDS" ]; do
+    job $((r * 4 + 0)) seqwrite write 1M 4 --size=${SIZE}M --time_based --runtime=$RT
+    job $((r * 4 + 1)) seqread read 1M 4 --size=${SIZE}M --time_based --runtime=$RT
+    job $((r * 4 + 2)) randread randread 4k 16 --size=${SIZE}M --time_based --runtime=$RT
+    job $((r * 4 + 3)) randwrite randwrite 4k 16 --size=${SIZE}M --time_based --runtime=$RT
+    r=$((r + 1))
+done
+vdt_finish OK
