@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  * Copyright (C) 2026 the vdisk authors
  *
- * vdisk image check [--repair[=leaks|all]] [--json] PATH
+ * vdisk image check [--repair[=leaks|all]] [-U] [--json] PATH
  *
  * Validates an image (vd_image_check) and optionally repairs it.  Exit
  * codes follow qemu-img check: 0 consistent, 1 the check could not be
@@ -26,6 +26,8 @@
 static const struct cli_option options[] = {
   { "repair", 'r', optional_argument, "WHAT",
     "repair: leaks, or all (the default) that is safe to repair" },
+  { "force-share", 'U', no_argument, NULL,
+    "do not lock the image (it may be in use; report only, no repair)" },
   { "json", 0, no_argument, NULL, "machine-readable output" },
   { "quiet", 'q', no_argument, NULL, "print nothing, only set the exit code" },
   { NULL }
@@ -61,6 +63,7 @@ run (const struct cli_command *cmd, int argc, char **argv)
   struct vd_check_result res = { .struct_size = sizeof res };
   struct out o = { 0 };
   uint32_t flags = 0;
+  bool share = false;
   const char *arg, *path;
   int i, r, code;
 
@@ -71,6 +74,8 @@ run (const struct cli_command *cmd, int argc, char **argv)
       o.json = true;
     else if (strcmp (options[i].name, "quiet") == 0)
       o.quiet = true;
+    else if (strcmp (options[i].name, "force-share") == 0)
+      share = true;
     else if (strcmp (options[i].name, "repair") == 0) {
       if (arg == NULL || strcmp (arg, "all") == 0)
         flags = VD_CHECK_REPAIR_LEAKS | VD_CHECK_REPAIR_ALL;
@@ -85,6 +90,11 @@ run (const struct cli_command *cmd, int argc, char **argv)
     return cli_usage_error (cmd, optind >= argc ? "missing PATH"
                             : "too many arguments");
   path = argv[optind];
+  if (share && flags)
+    return cli_usage_error (cmd, "--force-share and --repair cannot be "
+                            "combined (an image in use is never repaired)");
+  if (share)
+    flags |= VD_CHECK_FORCE_SHARE;
 
   if (o.json) {
     vd_json_init (&o.j, stdout);
@@ -146,7 +156,7 @@ run (const struct cli_command *cmd, int argc, char **argv)
 
 const struct cli_command cmd_image_check = {
   .name = "image check",
-  .synopsis = "[--repair[=leaks|all]] [--json] [-q] PATH",
+  .synopsis = "[--repair[=leaks|all] | -U] [--json] [-q] PATH",
   .summary = "Check an image for corruption and leaked space; optionally "
              "repair it",
   .options = options,

@@ -70,12 +70,22 @@ VD_API int vd_image_format_from_name (const char *name);
  * Chunks referenced twice, invalid bitmap states and a damaged metadata
  * chunk are reported but never repaired.
  *
+ *   VD_CHECK_FORCE_SHARE   take no image lock (qemu-img check -U), so an
+ *                          image another process has open for writing can
+ *                          be checked.  That process keeps metadata in
+ *                          memory until it flushes, so the report is of
+ *                          the file as it is now: chunks it appended but
+ *                          has not published yet show as leaks, and a
+ *                          write racing the check can show as corruption.
+ *                          Not combinable with a repair flag (EINVAL).
+ *
  * Returns 0 when the check ran to the end (res says what it found, and,
  * after repairs, what is left), or -1 when it could not (I/O error, not
  * readable as an image, unsupported ASIF variant: ENOTSUP).
  */
 #define VD_CHECK_REPAIR_LEAKS (1u << 0)
 #define VD_CHECK_REPAIR_ALL   (1u << 1)
+#define VD_CHECK_FORCE_SHARE  (1u << 2)
 
 enum vd_check_kind {
   VD_CHECK_CORRUPTION = 1,

@@ -624,11 +624,24 @@ vd_image_check (const char *path, uint32_t flags,
   int r;
 
   memset (&res, 0, sizeof res);
-  if (flags & ~(VD_CHECK_REPAIR_LEAKS | VD_CHECK_REPAIR_ALL)) {
+  if (flags & ~(VD_CHECK_REPAIR_LEAKS | VD_CHECK_REPAIR_ALL |
+                VD_CHECK_FORCE_SHARE)) {
     vd_error_msg (EINVAL, "%s: invalid check flags 0x%" PRIx32, path, flags);
     return -1;
   }
+  /* Repairing an image someone else is writing would race its metadata
+   * write-back: both would publish directories through the same slots.
+   */
+  if ((flags & VD_CHECK_FORCE_SHARE) &&
+      (flags & (VD_CHECK_REPAIR_LEAKS | VD_CHECK_REPAIR_ALL))) {
+    vd_error_msg (EINVAL, "%s: an image checked without its lock "
+                  "(force-share) cannot be repaired", path);
+    return -1;
+  }
   vd_open_options_init (&o);
+  if (flags & VD_CHECK_FORCE_SHARE)
+    o.flags |= VD_OPEN_NO_LOCK;
+  flags &= ~VD_CHECK_FORCE_SHARE;
   if (!flags)
     o.flags |= VD_OPEN_READ_ONLY;
   f = vd_raw_open (path, -1, &o);

@@ -85,6 +85,28 @@ vdisk image resize --size 20GB "$img"
 if vdisk image resize --size 1000 "$img" 2>/dev/null; then
     fail "resize to a size that is not a multiple of 512"
 fi
+# An image in use: check refuses it (the lock names the writer), -U
+# checks it anyway, and -U never repairs.
+inuse=$tmpdir/inuse.asif
+sock=$tmpdir/inuse.sock
+vdisk image create blank --fs none --format ASIF --size 1GB "$inuse"
+"$TEST_ASIF_TOOL" write "$inuse" 0 3145728 5
+start_bg srv "$VDISK" serve --socket "$sock" "$inuse"
+wait_for_socket "$sock"
+set +e
+vdisk image check "$inuse" > /dev/null 2> "$tmpdir/err"; rc=$?
+[ $rc = 1 ] || fail "check of an image in use: exit $rc, expected 1"
+grep -q "in use by process $srv" "$tmpdir/err" || fail "lock error: $(cat "$tmpdir/err")"
+vdisk image check -U "$inuse" > "$tmpdir/out"; rc=$?
+[ $rc = 0 ] || fail "check -U of an image in use: exit $rc: $(cat "$tmpdir/out")"
+grep -q "3 data chunks allocated" "$tmpdir/out" || fail "check -U: $(cat "$tmpdir/out")"
+vdisk image check -U --repair "$inuse" 2> "$tmpdir/err"; rc=$?
+[ $rc = 2 ] || fail "check -U --repair: exit $rc, expected 2 (usage)"
+grep -q "cannot be combined" "$tmpdir/err" || fail "check -U --repair: $(cat "$tmpdir/err")"
+set -e
+kill_bg "$srv"
+vdisk image check "$inuse" | grep -q "No errors" || fail "check after the server"
+
 vdisk image create blank --format RAW --size 1MB "$raw"
 vdisk image resize --size 3MB "$raw"
 [ "$(stat -c %s "$raw")" = 3000000 ] || fail "RAW resize"
