@@ -288,6 +288,7 @@ table_entry_dirty (const struct asif_table *tb, uint64_t idx)
 }
 
 static int flush_meta_locked (struct asif *s);
+static int flush_meta_steps (struct asif *s, bool *sync_left);
 
 static struct asif_table *
 table_slot (struct asif *s)
@@ -577,8 +578,11 @@ write_table_sectors (struct asif *s, struct asif_table *tb, bool whole)
   return 0;
 }
 
+/* The new directory into the inactive slot.  The flush after the
+ * sequence word is left to the caller when final_sync is false.
+ */
 static int
-publish_directory (struct asif *s)
+publish_directory (struct asif *s, bool final_sync)
 {
   int slot = 1 - s->active;
   uint64_t off = s->g.dir_off[slot];
@@ -590,7 +594,7 @@ publish_directory (struct asif *s)
   if (cpwrite (s, s->iobuf + 8, s->g.dir_slot - 8, off + 8, 0) == -1 ||
       cflush (s) == -1 ||
       cpwrite (s, s->iobuf, 8, off, 0) == -1 ||
-      cflush (s) == -1)
+      (final_sync && cflush (s) == -1))
     return -1;
   s->active = slot;
   s->seq++;
@@ -598,17 +602,43 @@ publish_directory (struct asif *s)
   return 0;
 }
 
-static int
-flush_meta_locked (struct asif *s)
+/* Whether any metadata waits to be written back.  Lock held (shared is
+ * enough: the dirty state only changes under the exclusive lock).
+ */
+static bool
+meta_dirty (const struct asif *s)
 {
-  bool tables = false, need_flush = false;
-
+  if (s->slices_dirty || s->dir_dirty || s->nr_pending_bm > 0)
+    return true;
   for (int i = 0; i < ASIF_TABLE_CACHE; ++i)
     if (s->tables[i].t != UINT64_MAX &&
         (s->tables[i].any_dirty || s->tables[i].is_new))
-      tables = true;
-  if (!tables && !s->slices_dirty && !s->dir_dirty && s->nr_pending_bm == 0)
+      return true;
+  return false;
+}
+
+/* The flush procedure (Method).  With sync_left NULL it ends with the
+ * container flushed.  Otherwise the last container flush is left to the
+ * caller, to be made after the lock is released, and *sync_left is set:
+ * nothing else has to wait for a flush that only makes durable what is
+ * already written.  Leaving it is safe because every later metadata
+ * write comes after flush A of a later call (a directory slot is never
+ * rewritten before the sequence word of the previous publication is
+ * durable), and data writes never depend on metadata being durable.
+ * Lock exclusive.
+ */
+static int
+flush_meta_steps (struct asif *s, bool *sync_left)
+{
+  bool need_flush = false;
+
+  if (!meta_dirty (s)) {
+    if (sync_left) {
+      *sync_left = true;
+      return 0;
+    }
     return cflush (s);
+  }
 
   /* Slices whose chunks are not referenced from disk yet. */
   if (write_slices (s, true, &need_flush) == -1)
@@ -652,12 +682,20 @@ flush_meta_locked (struct asif *s)
       return -1;
     need_flush = true;
   }
-  if (need_flush && cflush (s) == -1)
-    return -1;
-
-  /* D: directory. */
-  if (s->dir_dirty && publish_directory (s) == -1)
-    return -1;
+  if (s->dir_dirty) {
+    if (need_flush && cflush (s) == -1)
+      return -1;
+    /* D: directory. */
+    if (publish_directory (s, sync_left == NULL) == -1)
+      return -1;
+    need_flush = sync_left != NULL;
+  }
+  if (need_flush) {
+    if (sync_left)
+      *sync_left = true;
+    else if (cflush (s) == -1)
+      return -1;
+  }
 
   for (int i = 0; i < ASIF_TABLE_CACHE; ++i) {
     struct asif_table *tb = &s->tables[i];
@@ -674,14 +712,37 @@ flush_meta_locked (struct asif *s)
   return 0;
 }
 
+static int
+flush_meta_locked (struct asif *s)
+{
+  return flush_meta_steps (s, NULL);
+}
+
+/* A flush from outside.  The container flush (fdatasync: milliseconds on
+ * a real disk) is made without the lock, so reads and writes of other
+ * requests go on meanwhile; in the steady state of a guest rewriting
+ * allocated blocks nothing is dirty and the lock is only taken shared to
+ * see that.
+ */
 int
 asif_flush_all (struct asif *s)
 {
+  bool sync_left = false;
   int r;
 
-  pthread_rwlock_wrlock (&s->lock);
-  r = flush_meta_locked (s);
+  pthread_rwlock_rdlock (&s->lock);
+  if (meta_dirty (s)) {
+    pthread_rwlock_unlock (&s->lock);
+    pthread_rwlock_wrlock (&s->lock);
+    r = flush_meta_steps (s, &sync_left);
+  }
+  else {
+    sync_left = true;
+    r = 0;
+  }
   pthread_rwlock_unlock (&s->lock);
+  if (r == 0 && sync_left)
+    r = cflush (s);
   return r;
 }
 

@@ -28,6 +28,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "faults.h"
 #include "minmax.h"
@@ -318,6 +319,12 @@ faults_flush (struct vd_attachment *a, uint32_t flags)
   struct faults *f = FAULTS (a);
   int r;
 
+  if (f->cfg.flush_delay_ms) {
+    struct timespec ts = { .tv_sec = f->cfg.flush_delay_ms / 1000,
+      .tv_nsec = (long) (f->cfg.flush_delay_ms % 1000) * 1000000 };
+    while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
+      ;
+  }
   pthread_mutex_lock (&f->lock);
   r = enter (f, K_FLUSH);
   if (r != 0) {

@@ -11,6 +11,8 @@
  *  - emulate a disk with a volatile write cache: modifications (pwrite,
  *    discard, write_zeroes, resize) are held in memory and reach the
  *    wrapped attachment only at flush; reads see them;
+ *  - make every flush slow (a disk whose cache flush takes milliseconds),
+ *    to show which callers are held up by a flush;
  *  - simulate a crash (at the N-th modifying operation, or on request):
  *    unflushed modifications are dropped (all of them, or a random subset
  *    in random order), the operation in flight is torn (a random subset
@@ -65,6 +67,10 @@ struct vd_fault_config {
                                    it is torn); 0 = never */
   int crash_mode;               /* enum vd_crash_mode */
   uint64_t seed;                /* random choices at the crash */
+  unsigned flush_delay_ms;      /* a slow disk: every flush waits this
+                                   long first, without holding the
+                                   decorator's lock (other operations go
+                                   on meanwhile) */
 };
 
 /* Wrap next (owned by the result from now on, also on failure).  NULL
