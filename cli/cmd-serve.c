@@ -55,6 +55,9 @@ static const struct cli_option options[] = {
     "time a client has to finish the handshake (default 10)" },
   { "no-inline-io", 0, no_argument, NULL,
     "run every request on the worker pool" },
+  { "busy-poll", 0, required_argument, "MICROSECONDS",
+    "poll for a client's next request this long before sleeping "
+    "(default 50, 0 = never)" },
   { "tls", 0, required_argument, "off|on|require",
     "TLS (STARTTLS): on offers it, require insists on it (default off)" },
   { "tls-certificates", 0, required_argument, "DIR",
@@ -318,6 +321,15 @@ run (const struct cli_command *cmd, int argc, char **argv)
     }
     else if (strcmp (name, "no-inline-io") == 0)
       cfg.inline_io = false;
+    else if (strcmp (name, "busy-poll") == 0) {
+      int n;
+      if (vd_parse_int (arg, 0, 1000000, &n) == -1) {
+        status = cli_usage_error (cmd, "--busy-poll: '%s' is not a number "
+                                  "of microseconds from 0 to 1000000", arg);
+        goto out;
+      }
+      cfg.busy_poll_us = n;
+    }
     else if (strcmp (name, "tls") == 0) {
       if (strcmp (arg, "off") == 0)
         cfg.tls = VD_SERVER_TLS_OFF;

@@ -20,6 +20,7 @@
 
 /* Defaults and limits. */
 #define SRV_DEFAULT_THREADS        16
+#define SRV_DEFAULT_BUSY_POLL_US   50
 #define SRV_DEFAULT_MAX_CONNS      128
 #define SRV_DEFAULT_HS_TIMEOUT     10.0
 #define SRV_DEFAULT_CONN_BUFFER    (8u << 20)
@@ -147,6 +148,7 @@ struct conn {
   /* Inline execution statistics (connection thread only). */
   uint64_t inline_ewma_ns;
   unsigned inline_probe;
+  uint64_t poll_ns;             /* current busy-poll window (conn thread) */
 
   /* Output queue and accounting (out_lock). */
   pthread_mutex_t out_lock;
@@ -197,6 +199,8 @@ struct server {
   struct pool pool;
   bool pool_started;
   struct tls_creds *tls;        /* tls.c; NULL with --tls=off */
+  atomic_int spinning;          /* connection threads busy-polling now */
+  int max_spinning;             /* at most this many (CPUs - 1) */
 };
 
 /* log.c */

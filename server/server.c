@@ -62,6 +62,7 @@ vd_server_config_init (struct vd_server_config *cfg)
   cfg->conn_buffer_limit = SRV_DEFAULT_CONN_BUFFER;
   cfg->drain_timeout = SRV_DEFAULT_DRAIN_TIMEOUT;
   cfg->inline_io = true;
+  cfg->busy_poll_us = SRV_DEFAULT_BUSY_POLL_US;
 }
 
 struct vd_server *
@@ -91,6 +92,15 @@ vd_server_new (const struct vd_server_config *cfg)
     s->cfg.conn_buffer_limit = SRV_DEFAULT_CONN_BUFFER;
   if (s->cfg.drain_timeout <= 0)
     s->cfg.drain_timeout = SRV_DEFAULT_DRAIN_TIMEOUT;
+  if (s->cfg.busy_poll_us > 1000000)
+    s->cfg.busy_poll_us = 1000000;
+  /* Busy-polling pays only with a CPU to spare for the client: never on
+   * one CPU, and never more spinning threads than the CPUs less one.
+   */
+  {
+    long n = sysconf (_SC_NPROCESSORS_ONLN);
+    s->max_spinning = n > 1 ? (int) (n - 1) : 0;
+  }
   if (s->cfg.tls != VD_SERVER_TLS_OFF) {
 #if HAVE_GNUTLS
     s->tls = tls_creds_new (&s->cfg);

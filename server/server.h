@@ -54,6 +54,11 @@ struct vd_server_config {
   bool inline_io;               /* run short requests on the connection
                                    thread when they are fast (default
                                    true; docs/internals/server.md) */
+  unsigned busy_poll_us;        /* a connection waiting for its client's
+                                   next request polls for up to this long
+                                   before it sleeps, adapting to the
+                                   client's pace (default 50; 0 = never;
+                                   docs/internals/server.md, "Waiting") */
 
   /* TLS (GnuTLS).  With tls != OFF exactly one of tls_certificates and
    * tls_psk_file is needed; both are read by vd_server_new, which fails

@@ -46,8 +46,6 @@ enum {
   STEP_EXPORT_NAME,
 };
 
-/* The server's message in an error reply, for our message. */
-
 /* Why TLS is required on this connection, for the error message: the
  * URI said nbds, or (opportunistic TLS) an earlier connection of the same
  * attachment had TLS and a reconnection must not quietly lose it.
@@ -63,6 +61,8 @@ no_tls_why (const struct vd_nbd_conn *c, char *buf, size_t len)
             : "nbds");
   return buf;
 }
+
+/* The server's message in an error reply, for our message. */
 static const char *
 server_message (struct vd_nbd_conn *c, char *buf, size_t len)
 {
