@@ -596,6 +596,7 @@ test_extended (void)
   struct tc_reply rep;
   unsigned char p[256];
 
+  memset (buf, 0, sizeof buf);
   conn (&c);
   T (tc_negotiate (&c, "big", TC_EXT | TC_META) == 0);
   T (c.size == BIG_SIZE);
