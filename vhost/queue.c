@@ -85,6 +85,7 @@ vhost_queue_process (struct vhost_queue *q, vhost_submit_fn submit,
   const char *why = NULL;
   struct vhost_req *held = NULL;
   int submitted = 0;
+  unsigned taken = 0;           /* heads popped, malformed ones too */
 
   *more = false;
   if (atomic_load (&q->broken) ||
@@ -95,9 +96,11 @@ vhost_queue_process (struct vhost_queue *q, vhost_submit_fn submit,
     uint16_t n;
 
     /* A ring's worth per call, so that a driver that never stops
-     * submitting cannot keep the caller from noticing it must stop.
+     * submitting (or whose buffers overlap its own available ring, so
+     * that failing a request makes another one available) cannot keep
+     * the caller from noticing it must stop.
      */
-    if (submitted >= q->num) {
+    if (taken >= q->num) {
       if (held)
         submit (opaque, held);
       *more = true;
@@ -146,6 +149,7 @@ vhost_queue_process (struct vhost_queue *q, vhost_submit_fn submit,
 
       if (virtq_pop (&q->vq, &head, &why) == -1)
         goto broken;
+      taken++;
       if (atomic_exchange (&q->busy[head], 1) != 0) {
         why = "a descriptor chain was made available again while in flight";
         goto broken;

@@ -114,6 +114,24 @@ virtq_init (struct virtq *vq, const struct vhost_mem *mem, uint16_t num,
                        VIRTQ_USED_ALIGN);
   if (vq->used == NULL)
     return -1;
+  /* Rings that overlap make no sense, and a used ring over the available
+   * one would have every completion we write publish new "requests"
+   * (the fuzzer found a queue that fed itself that way).
+   */
+  {
+    const struct { const uint8_t *p; size_t n; const char *what; } r[3] = {
+      { vq->desc, (size_t) num * VIRTQ_DESC_SIZE, "descriptor" },
+      { vq->avail, VIRTQ_AVAIL_SIZE (num), "available" },
+      { vq->used, VIRTQ_USED_SIZE (num), "used" },
+    };
+    for (int i = 0; i < 3; ++i)
+      for (int j = i + 1; j < 3; ++j)
+        if (r[i].p < r[j].p + r[j].n && r[j].p < r[i].p + r[i].n) {
+          vd_error_msg (EINVAL, "the %s and %s rings overlap", r[i].what,
+                        r[j].what);
+          return -1;
+        }
+  }
   vq->event_idx = event_idx;
   vq->indirect = indirect;
   vq->last_avail_idx = base;

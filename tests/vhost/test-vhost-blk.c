@@ -1164,6 +1164,36 @@ test_protocol_errors (void)
     uint32_t used;
     CHECK (vu_blk (&vu, 0, VIRTIO_BLK_T_IN, 0, d, 4096, 1, false, &used) == 0);
   }
+  /* Rings that overlap (the used ring over the available one, where our
+   * completions would make new requests appear): queue 1 does not start,
+   * queue 0 goes on.
+   */
+  {
+    uint8_t addr[40] = { 0 };
+    uint64_t desc = vu_alloc_a (&vu, 16 * 64, 16);
+    uint64_t ring = vu_alloc_a (&vu, 6 + 8 * 64, 4);
+    uint64_t u;
+    uint32_t qi = 1;
+    int fd = eventfd (0, EFD_CLOEXEC);
+    state[0] = 1; state[1] = 64;
+    CHECK (vu_request_ack (&vu, VHOST_USER_SET_VRING_NUM, state, 8, NULL, 0)
+           == 0);
+    memcpy (addr, &qi, 4);
+    u = VU_UVA_BASE + (desc - VU_GPA_A); memcpy (addr + 8, &u, 8);
+    u = VU_UVA_BASE + (ring - VU_GPA_A); memcpy (addr + 16, &u, 8);
+    memcpy (addr + 24, &u, 8);
+    CHECK (vu_request_ack (&vu, VHOST_USER_SET_VRING_ADDR, addr, 40, NULL, 0)
+           == 0);
+    v = 1;
+    CHECK (vu_request_ack (&vu, VHOST_USER_SET_VRING_KICK, &v, 8, &fd, 1) == 1);
+    close (fd);
+    {
+      uint64_t d = vu_alloc_b (&vu, 4096, 4096);
+      uint32_t used;
+      CHECK (vu_blk (&vu, 0, VIRTIO_BLK_T_IN, 0, d, 4096, 1, false, &used)
+             == 0);
+    }
+  }
   /* Memory table replaced under running queues: they carry on. */
   vu_send_mem_table (&vu);
   {
@@ -1266,6 +1296,11 @@ test_serial_and_options (void)
   /* The socket is in use by the running export. */
   o.num_queues = 1;
   CHECK_NULL (vhost_export_start (att, &o), EADDRINUSE, "another process");
+  /* That check connected to the running export, which took the probe
+   * for a front end: wait until it has seen it go, or the next test's
+   * connection is refused as a second front end (1 run in ~40).
+   */
+  wait_disconnected ();
   /* A regular file at the path is never replaced. */
   snprintf (path2, sizeof path2, "%s.file", sock);
   {
