@@ -32,6 +32,36 @@ tu_fill (uint64_t *st, char *buf, size_t n)
     buf[i] = (char) tu_rnd (st);
 }
 
+/* Fill buf with the pattern of seed (the same bytes for the same seed). */
+static inline void
+tu_pattern (char *buf, size_t n, uint64_t seed)
+{
+  uint64_t st = seed;
+  tu_fill (&st, buf, n);
+}
+
+/* [off, off + n) of a must hold the pattern of seed, or zeros for seed
+ * 0; exits naming the range otherwise.
+ */
+static inline void
+tu_expect (struct vd_attachment *a, uint64_t off, size_t n, uint64_t seed)
+{
+  char *want = malloc (n), *got = malloc (n);
+
+  CHECK (want && got);
+  if (seed)
+    tu_pattern (want, n, seed);
+  else
+    memset (want, 0, n);
+  CHECK (vd_attachment_pread (a, got, n, off, 0) == 0);
+  if (memcmp (want, got, n) != 0) {
+    fprintf (stderr, "wrong bytes at %" PRIu64 "+%zu\n", off, n);
+    exit (1);
+  }
+  free (want);
+  free (got);
+}
+
 /* Compare [off, off + n) of two attachments; report the first mismatch. */
 static inline bool
 tu_same (struct vd_attachment *x, struct vd_attachment *y, uint64_t off,

@@ -50,28 +50,7 @@ flusher (void *vp)
   return NULL;
 }
 
-static void
-pattern (char *buf, size_t n, uint64_t seed)
-{
-  uint64_t st = seed;
-  tu_fill (&st, buf, n);
-}
 
-static void
-expect (struct vd_attachment *a, uint64_t off, size_t n, uint64_t seed)
-{
-  char *want = malloc (n), *got = malloc (n);
-
-  CHECK (want && got);
-  pattern (want, n, seed);
-  CHECK (vd_attachment_pread (a, got, n, off, 0) == 0);
-  if (memcmp (want, got, n) != 0) {
-    fprintf (stderr, "wrong bytes at %" PRIu64 "+%zu\n", off, n);
-    exit (1);
-  }
-  free (want);
-  free (got);
-}
 
 static struct vd_attachment *
 open_slow (void)
@@ -108,9 +87,9 @@ main (void)
   CHECK (img != NULL);
   K = vd_attachment_get_preferred_block_size (img);
   CHECK (K >= 64 * 1024 && K <= MiB);
-  pattern (buf, K, 1);
+  tu_pattern (buf, K, 1);
   CHECK (vd_attachment_pwrite (img, buf, K, 0, 0) == 0);
-  pattern (buf, 8192, 2);
+  tu_pattern (buf, 8192, 2);
   CHECK (vd_attachment_pwrite (img, buf, 8192, K + 4096, 0) == 0);
   CHECK (vd_attachment_close (img) == 0);
 
@@ -122,11 +101,11 @@ main (void)
   CHECK (pthread_create (&t, NULL, flusher, NULL) == 0);
   usleep (100 * 1000);
   t0 = now ();
-  expect (img, 0, K, 1);
-  expect (img, K + 4096, 8192, 2);
-  pattern (buf, 4096, 3);
+  tu_expect (img, 0, K, 1);
+  tu_expect (img, K + 4096, 8192, 2);
+  tu_pattern (buf, 4096, 3);
   CHECK (vd_attachment_pwrite (img, buf, 4096, 65536, 0) == 0);
-  pattern (buf, 8192, 4);
+  tu_pattern (buf, 8192, 4);
   CHECK (vd_attachment_pwrite (img, buf, 8192, K + 4096, 0) == 0);
   t1 = now ();
   if (atomic_load (&flush_done)) {
@@ -135,16 +114,16 @@ main (void)
     exit (1);
   }
   CHECK (pthread_join (t, NULL) == 0);
-  expect (img, 65536, 4096, 3);
-  expect (img, K + 4096, 8192, 4);
+  tu_expect (img, 65536, 4096, 3);
+  tu_expect (img, K + 4096, 8192, 4);
 
   /* 2. A new chunk to publish: the flush writes the table back (steps
    * A-D) and leaves only its last container flush outside the lock; what
    * it covered is there after a reopen and the image checks clean.
    */
-  pattern (buf, K, 5);
+  tu_pattern (buf, K, 5);
   CHECK (vd_attachment_pwrite (img, buf, K, 5 * K, 0) == 0);
-  pattern (buf, 4096, 6);
+  tu_pattern (buf, 4096, 6);
   CHECK (vd_attachment_pwrite (img, buf, 4096, 9 * K + 512, 0) == 0);
   atomic_store (&flush_done, false);
   CHECK (pthread_create (&t, NULL, flusher, NULL) == 0);
@@ -160,9 +139,9 @@ main (void)
   }
   img = vd_attachment_open (path, NULL);
   CHECK (img != NULL);
-  expect (img, 5 * K, K, 5);
-  expect (img, 9 * K + 512, 4096, 6);
-  expect (img, 65536, 4096, 3);
+  tu_expect (img, 5 * K, K, 5);
+  tu_expect (img, 9 * K + 512, 4096, 6);
+  tu_expect (img, 65536, 4096, 3);
   CHECK (vd_attachment_close (img) == 0);
 
   unlink (path);

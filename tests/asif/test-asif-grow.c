@@ -57,31 +57,7 @@ open_faulty (const struct vd_fault_config *cfg, struct vd_attachment **f)
   return img;
 }
 
-static void
-pattern (char *buf, size_t n, uint64_t seed)
-{
-  uint64_t st = seed;
-  tu_fill (&st, buf, n);
-}
 
-static void
-expect (struct vd_attachment *a, uint64_t off, size_t n, uint64_t seed)
-{
-  char *want = malloc (n), *got = malloc (n);
-
-  CHECK (want && got);
-  if (seed)
-    pattern (want, n, seed);
-  else
-    memset (want, 0, n);
-  CHECK (vd_attachment_pread (a, got, n, off, 0) == 0);
-  if (memcmp (want, got, n) != 0) {
-    fprintf (stderr, "wrong bytes at %" PRIu64 "+%zu\n", off, n);
-    exit (1);
-  }
-  free (want);
-  free (got);
-}
 
 static void
 check_clean (void)
@@ -114,7 +90,7 @@ main (void)
   a = vd_attachment_open (path, NULL);
   CHECK (a != NULL);
   for (uint64_t c = 0; c < FULL_CHUNKS; ++c) {
-    pattern (buf, K, 1 + c);
+    tu_pattern (buf, K, 1 + c);
     CHECK (vd_attachment_pwrite (a, buf, K, c * K, 0) == 0);
   }
   CHECK (vd_attachment_close (a) == 0);
@@ -135,14 +111,14 @@ main (void)
       .fail_ops = VD_FAULT_OP_RESIZE, .fail_at = 1, .fail_errno = ENOSPC,
     };
     a = open_faulty (&cfg, &f);
-    pattern (buf, 4096, 1000);
+    tu_pattern (buf, 4096, 1000);
     CHECK (vd_attachment_pwrite (a, buf, 4096, 100 * K + 8192, 0) == 0);
     CHECK (vd_faults_failed (f));
     /* The refused growth was retried for what the write needed only. */
     CHECK (vd_faults_count (f, VD_FAULT_OP_RESIZE) >= 2);
     CHECK (vd_attachment_flush (a, 0) == 0);
-    expect (a, 100 * K + 8192, 4096, 1000);
-    expect (a, 100 * K, 8192, 0);
+    tu_expect (a, 100 * K + 8192, 4096, 1000);
+    tu_expect (a, 100 * K, 8192, 0);
     CHECK (vd_attachment_close (a) == 0);
   }
   CHECK (file_size () == (used + 2) * K);
@@ -158,14 +134,14 @@ main (void)
       .fail_sticky = true,
     };
     a = open_faulty (&cfg, &f);
-    pattern (buf, 4096, 2000);
+    tu_pattern (buf, 4096, 2000);
     CHECK_FAILS (vd_attachment_pwrite (a, buf, 4096, 200 * K, 0), ENOSPC,
                  NULL);
     CHECK (vd_get_error () != NULL && vd_get_error ()[0] != '\0');
-    pattern (buf, 4096, 3000);
+    tu_pattern (buf, 4096, 3000);
     CHECK (vd_attachment_pwrite (a, buf, 4096, 100 * K + 16384, 0) == 0);
     CHECK (vd_attachment_flush (a, 0) == 0);
-    expect (a, 200 * K, 4096, 0);
+    tu_expect (a, 200 * K, 4096, 0);
     /* Closing cannot trim a file that was never grown: nothing to do. */
     CHECK (vd_attachment_close (a) == 0);
   }
@@ -174,10 +150,10 @@ main (void)
   a = vd_attachment_open (path, NULL);
   CHECK (a != NULL);
   for (uint64_t c = 0; c < FULL_CHUNKS; ++c)
-    expect (a, c * K, K, 1 + c);
-  expect (a, 100 * K + 8192, 4096, 1000);
-  expect (a, 100 * K + 16384, 4096, 3000);
-  expect (a, 200 * K, 4096, 0);
+    tu_expect (a, c * K, K, 1 + c);
+  tu_expect (a, 100 * K + 8192, 4096, 1000);
+  tu_expect (a, 100 * K + 16384, 4096, 3000);
+  tu_expect (a, 200 * K, 4096, 0);
   CHECK (vd_attachment_close (a) == 0);
 
   unlink (path);
