@@ -10,6 +10,8 @@
 #include <inttypes.h>
 
 #include "test.h"
+#include "backend.h"
+#include "faults.h"
 
 static inline uint64_t
 tu_rnd (uint64_t *st)
@@ -60,6 +62,28 @@ tu_expect (struct vd_attachment *a, uint64_t off, size_t n, uint64_t seed)
   }
   free (want);
   free (got);
+}
+
+/* The ASIF image at path over the fault decorator (cfg) over its RAW
+ * file, with the given sync mode; *faults gets the decorator (for its
+ * counters and crashes).
+ */
+static inline struct vd_attachment *
+tu_open_faulty (const char *path, const struct vd_fault_config *cfg,
+                int sync_mode, struct vd_attachment **faults)
+{
+  struct vd_open_options o;
+  struct vd_attachment *file, *img;
+
+  vd_open_options_init (&o);
+  o.sync_mode = sync_mode;
+  file = vd_raw_open (path, -1, &o);
+  CHECK (file != NULL);
+  *faults = vd_faults_wrap (file, cfg);
+  CHECK (*faults != NULL);
+  img = vd_asif_open (*faults, &o);
+  CHECK (img != NULL);
+  return img;
 }
 
 /* Compare [off, off + n) of two attachments; report the first mismatch. */

@@ -158,7 +158,7 @@ one_point (uint64_t seed, uint64_t crash_at, int mode)
     .seed = seed,
   };
   struct vd_open_options o;
-  struct vd_attachment *file, *f, *img;
+  struct vd_attachment *f, *img;
   struct vd_check_result cr;
   uint64_t st = seed * 7919 + 1;
   bool crashed = false, flushed;
@@ -174,12 +174,7 @@ one_point (uint64_t seed, uint64_t crash_at, int mode)
    */
   vd_open_options_init (&o);
   o.sync_mode = VD_SYNC_NONE;
-  file = vd_raw_open (path, -1, &o);
-  CHECK (file != NULL);
-  f = vd_faults_wrap (file, &cfg);
-  CHECK (f != NULL);
-  img = vd_asif_open (f, &o);
-  CHECK (img != NULL);
+  img = tu_open_faulty (path, &cfg, VD_SYNC_NONE, &f);
 
   while (ops++ < 400) {
     if (random_op (img, &st, &flushed) == -1) {

@@ -50,23 +50,13 @@ flusher (void *vp)
   return NULL;
 }
 
-
-
 static struct vd_attachment *
 open_slow (void)
 {
   struct vd_fault_config cfg = { .flush_delay_ms = DELAY_MS };
-  struct vd_open_options o;
-  struct vd_attachment *file, *f, *a;
+  struct vd_attachment *f;
 
-  vd_open_options_init (&o);
-  file = vd_raw_open (path, -1, &o);
-  CHECK (file != NULL);
-  f = vd_faults_wrap (file, &cfg);
-  CHECK (f != NULL);
-  a = vd_asif_open (f, &o);
-  CHECK (a != NULL);
-  return a;
+  return tu_open_faulty (path, &cfg, VD_SYNC_FULL, &f);
 }
 
 int

@@ -40,25 +40,6 @@ file_size (void)
   return (uint64_t) st.st_size;
 }
 
-/* ASIF over the fault decorator over the RAW file. */
-static struct vd_attachment *
-open_faulty (const struct vd_fault_config *cfg, struct vd_attachment **f)
-{
-  struct vd_open_options o;
-  struct vd_attachment *file, *img;
-
-  vd_open_options_init (&o);
-  file = vd_raw_open (path, -1, &o);
-  CHECK (file != NULL);
-  *f = vd_faults_wrap (file, cfg);
-  CHECK (*f != NULL);
-  img = vd_asif_open (*f, &o);
-  CHECK (img != NULL);
-  return img;
-}
-
-
-
 static void
 check_clean (void)
 {
@@ -110,7 +91,7 @@ main (void)
     struct vd_fault_config cfg = {
       .fail_ops = VD_FAULT_OP_RESIZE, .fail_at = 1, .fail_errno = ENOSPC,
     };
-    a = open_faulty (&cfg, &f);
+    a = tu_open_faulty (path, &cfg, VD_SYNC_FULL, &f);
     tu_pattern (buf, 4096, 1000);
     CHECK (vd_attachment_pwrite (a, buf, 4096, 100 * K + 8192, 0) == 0);
     CHECK (vd_faults_failed (f));
@@ -133,7 +114,7 @@ main (void)
       .fail_ops = VD_FAULT_OP_RESIZE, .fail_at = 1, .fail_errno = ENOSPC,
       .fail_sticky = true,
     };
-    a = open_faulty (&cfg, &f);
+    a = tu_open_faulty (path, &cfg, VD_SYNC_FULL, &f);
     tu_pattern (buf, 4096, 2000);
     CHECK_FAILS (vd_attachment_pwrite (a, buf, 4096, 200 * K, 0), ENOSPC,
                  NULL);
