@@ -24,6 +24,20 @@ wait_nbd () {
     exit 1
 }
 
+# evict_cache FILE: drop FILE's clean pages from the page cache
+# (POSIX_FADV_DONTNEED; sync first).  A buffered 4 KiB write into a
+# cached page costs the kernel (ext4_block_write_begin walks every block
+# of the folio) in proportion to the size of the folio it lands in, and
+# that size is whatever the previous row's reads and writes left: large
+# for aligned 1 MiB I/O, small for a qcow2 file whose clusters are not
+# aligned to their size.  Starting each such run from an uncached file
+# gives every server the same state instead of its predecessor's.
+evict_cache () {
+    python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$1"
+}
+
 # stop: kill the server in $pid and reap it.
 stop () { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=; }
 

@@ -18,7 +18,8 @@
 #
 # Each row is run BENCH_REPEAT times for every server, the servers taking
 # turns (in a rotating order), each run with a fresh server; the best run
-# counts; writes start from a synced file.  Next to the throughput the table gives the server's own CPU time
+# counts; writes start from a synced file, and the 4 KiB random writes
+# from a file with nothing in the page cache (see evict_cache).  Next to the throughput the table gives the server's own CPU time
 # per MiB or per request (from /proc/PID/stat), which a shared, busy
 # machine disturbs much less than throughput.
 set -euo pipefail
@@ -98,6 +99,15 @@ start () {
     wait_nbd "$server" "$uri"
 }
 
+# image_of SERVER: the file SERVER exports.
+image_of () {
+    case "$1" in
+        vdisk-asif) echo disk.asif ;;
+        qemu-nbd-qcow2) echo disk.qcow2 ;;
+        *) echo disk.raw ;;
+    esac
+}
+
 declare -A R C
 tests="seq-read-1 seq-read-4 seq-write-1 seq-write-4 rand-read-qd1 rand-read-qd16 rand-write-qd1 rand-write-qd16"
 
@@ -110,7 +120,8 @@ run_test () {
     local server=$1 transport=$2 t=$3 c0 c1 r n key=$1/$2/$3
     start "$server" "$transport"
     case "$t" in
-        seq-write-*|rand-write-*) sync -f disk.raw 2>/dev/null || sync ;;
+        seq-write-*) sync -f disk.raw 2>/dev/null || sync ;;
+        rand-write-*) sync -f disk.raw 2>/dev/null || sync; evict_cache "$(image_of "$server")" ;;
     esac
     c0=$(cpu_ticks "$pid")
     case "$t" in
