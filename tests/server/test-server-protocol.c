@@ -15,7 +15,8 @@
  * headers), errors (read past end, oversize requests with the stream in
  * step, unknown commands and flags, writes to a read-only export), many
  * requests in flight with replies matched by cookie, and hard
- * disconnects for a bad magic or an oversized extended payload.
+ * disconnects for a bad magic or an oversized extended payload; and the
+ * alignment of the server's request buffers.
  */
 #include "config.h"
 
@@ -31,6 +32,7 @@
 
 #include "test.h"
 #include "server.h"
+#include "internal.h"
 #include "tclient.h"
 #include "byte-order.h"
 
@@ -699,9 +701,40 @@ test_inflight (void)
   tc_close (&c);
 }
 
+/* Request and reply buffers are aligned for O_DIRECT (512 bytes) and
+ * large ones to a page, fresh or reused from the cache (server/buf.c).
+ */
+static void
+test_buffer_alignment (void)
+{
+  static const size_t sizes[] = {
+    1, 28, 511, 512, 4096, 65537, (128u << 10) - 1, 128u << 10,
+    (1u << 20) + 1, 4u << 20,
+  };
+  void *p[2][sizeof sizes / sizeof sizes[0]];
+
+  for (int round = 0; round < 2; ++round) {
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) {
+      uintptr_t align = sizes[i] >= (128u << 10) ? 4096 : 512;
+      p[round][i] = srv_buf_alloc (sizes[i]);
+      T (p[round][i] != NULL);
+      T ((uintptr_t) p[round][i] % align == 0);
+      memset (p[round][i], 0x5a, sizes[i]);
+    }
+    /* Freed large buffers go to the cache; the second round takes them
+     * back.
+     */
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; ++i)
+      srv_buf_free (p[round][i]);
+  }
+  srv_buf_free (NULL);
+  srv_buf_cache_drop ();
+}
+
 int
 main (void)
 {
+  test_buffer_alignment ();
   start_server ();
   test_handshake_options ();
   test_export_name ();
