@@ -52,7 +52,6 @@ echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)" >&2
 if [ ! -f src.raw ] || [ "$(stat -c %s src.raw)" != "$bytes" ]; then
     head -c "$bytes" /dev/urandom > src.raw
 fi
-cp --sparse=never src.raw disk.raw
 has_asif=0
 if "$vdisk" image create blank --fs none --format ASIF --size "$bytes" probe.asif >/dev/null 2>&1; then
     has_asif=1
@@ -173,22 +172,26 @@ rss_32 () {
     echo $(( hwm / 1024 ))
 }
 
+# Each transport's pass starts from freshly written files, so that the
+# second pass does not inherit the page cache the first one left (its
+# random-write rows drop it).
 transports="tcp unix"
 [ -n "$only" ] && transports=$only
 for transport in $transports; do
     echo "## RAW, $transport" >&2
+    cp --sparse=never src.raw disk.raw
     measure_all "$transport" vdisk nbdkit qemu-nbd
 done
 if [ $has_asif = 1 ]; then
-    rm -f disk.asif disk.qcow2
-    "$vdisk" image create blank --fs none --format ASIF --size "$bytes" disk.asif >/dev/null
-    qemu-img create -q -f qcow2 disk.qcow2 "$bytes"
-    for server in vdisk-asif qemu-nbd-qcow2; do
-        start "$server" unix
-        nbdcopy --connections=1 src.raw "$uri"   # allocate everything
-        stop
-    done
     for transport in $transports; do
+        rm -f disk.asif disk.qcow2
+        "$vdisk" image create blank --fs none --format ASIF --size "$bytes" disk.asif >/dev/null
+        qemu-img create -q -f qcow2 disk.qcow2 "$bytes"
+        for server in vdisk-asif qemu-nbd-qcow2; do
+            start "$server" unix
+            nbdcopy --connections=1 src.raw "$uri"   # allocate everything
+            stop
+        done
         echo "## ASIF vs qcow2, $transport" >&2
         measure_all "$transport" vdisk-asif qemu-nbd-qcow2
     done
