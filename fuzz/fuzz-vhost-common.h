@@ -31,7 +31,6 @@
 static uint8_t *fake_mem;
 static struct vd_attachment *fuzz_att;
 static struct vhost_blk fuzz_blk;
-static struct vhost_bounce fuzz_bounce;
 
 static int
 fake_map (void *opaque, int fd, uint64_t off, uint64_t size,
@@ -76,7 +75,7 @@ static const struct vhost_dev_ops fake_ops = {
 static void
 submit_sync (void *opaque, struct vhost_req *r)
 {
-  vhost_req_execute (r, &fuzz_bounce);
+  vhost_req_execute (r);
 }
 
 /* Process every started queue, as if each had been kicked. */

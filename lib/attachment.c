@@ -9,12 +9,14 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vdisk/attachment.h"
 #include "backend.h"
 #include "checked-overflow.h"
+#include "iov.h"
 
 VD_API void
 vd_open_options_init (struct vd_open_options *opts)
@@ -246,6 +248,123 @@ vd_attachment_pwrite (struct vd_attachment *a, const void *buf, size_t count,
   if (count == 0)
     return 0;
   return a->ops->pwrite (a, buf, count, offset, flags);
+}
+
+/* The total of the segments, or -1 (EINVAL). */
+static int
+iov_count (struct vd_attachment *a, const char *op, const struct iovec *iov,
+           int iovcnt, size_t *count)
+{
+  size_t n = 0;
+
+  if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt > 0 && iov == NULL)) {
+    vd_error_msg (EINVAL, "%s: %s: %d segments (0 to %d allowed)", a->name,
+                  op, iovcnt, IOV_MAX);
+    return -1;
+  }
+  for (int i = 0; i < iovcnt; ++i)
+    if (ADD_OVERFLOW (n, iov[i].iov_len, &n)) {
+      vd_error_msg (EINVAL, "%s: %s: the segments add up to more than "
+                    "SIZE_MAX bytes", a->name, op);
+      return -1;
+    }
+  *count = n;
+  return 0;
+}
+
+/* The one non-empty segment, or NULL if there are several. */
+static const struct iovec *
+single_segment (const struct iovec *iov, int iovcnt)
+{
+  const struct iovec *one = NULL;
+
+  for (int i = 0; i < iovcnt; ++i)
+    if (iov[i].iov_len > 0) {
+      if (one)
+        return NULL;
+      one = &iov[i];
+    }
+  return one;
+}
+
+/* Backends without vectored I/O: through an aligned buffer (so that an
+ * uncached child file takes it as it is), 4 MiB at a time at most.
+ */
+#define IOV_BOUNCE_MAX (4u << 20)
+
+static int
+bounce_iov (struct vd_attachment *a, const struct iovec *iov, int iovcnt,
+            size_t count, uint64_t offset, uint32_t flags, bool write)
+{
+  size_t bsize = count < IOV_BOUNCE_MAX ? count : IOV_BOUNCE_MAX;
+  void *buf;
+  int r = 0, err;
+
+  err = posix_memalign (&buf, 4096, bsize);
+  if (err != 0) {
+    vd_error (err, "%s: allocating a %zu byte I/O buffer", a->name, bsize);
+    return -1;
+  }
+  for (size_t done = 0; done < count && r == 0; ) {
+    size_t n = count - done < bsize ? count - done : bsize;
+    if (write) {
+      vd_iov_to_buf (iov, iovcnt, done, buf, n);
+      r = a->ops->pwrite (a, buf, n, offset + done, flags);
+    }
+    else {
+      r = a->ops->pread (a, buf, n, offset + done, flags);
+      if (r == 0)
+        vd_iov_from_buf (iov, iovcnt, done, buf, n);
+    }
+    done += n;
+  }
+  free (buf);
+  return r;
+}
+
+VD_API int
+vd_attachment_preadv (struct vd_attachment *a, const struct iovec *iov,
+                      int iovcnt, uint64_t offset, uint32_t flags)
+{
+  const struct iovec *one;
+  size_t count;
+
+  if (vd_backend_start (a) == -1 ||
+      check_flags (a, "preadv", flags, 0) == -1 ||
+      iov_count (a, "preadv", iov, iovcnt, &count) == -1 ||
+      check_request_size (a, "preadv", count) == -1 ||
+      check_range (a, "preadv", count, offset, EINVAL) == -1)
+    return -1;
+  if (count == 0)
+    return 0;
+  if (a->ops->preadv)
+    return a->ops->preadv (a, iov, iovcnt, count, offset, flags);
+  if ((one = single_segment (iov, iovcnt)) != NULL)
+    return a->ops->pread (a, one->iov_base, count, offset, flags);
+  return bounce_iov (a, iov, iovcnt, count, offset, flags, false);
+}
+
+VD_API int
+vd_attachment_pwritev (struct vd_attachment *a, const struct iovec *iov,
+                       int iovcnt, uint64_t offset, uint32_t flags)
+{
+  const struct iovec *one;
+  size_t count;
+
+  if (vd_backend_start (a) == -1 ||
+      check_write (a, "pwritev") == -1 ||
+      check_flags (a, "pwritev", flags, VD_FLAG_FUA) == -1 ||
+      iov_count (a, "pwritev", iov, iovcnt, &count) == -1 ||
+      check_request_size (a, "pwritev", count) == -1 ||
+      check_range (a, "pwritev", count, offset, ENOSPC) == -1)
+    return -1;
+  if (count == 0)
+    return 0;
+  if (a->ops->pwritev)
+    return a->ops->pwritev (a, iov, iovcnt, count, offset, flags);
+  if ((one = single_segment (iov, iovcnt)) != NULL)
+    return a->ops->pwrite (a, one->iov_base, count, offset, flags);
+  return bounce_iov (a, iov, iovcnt, count, offset, flags, true);
 }
 
 VD_API int

@@ -33,6 +33,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "vdisk/attachment.h"
 #include "errors.h"
@@ -101,6 +102,14 @@ struct vd_backend_ops {
   /* Required when VD_CAP_WRITE. */
   int (*pwrite) (struct vd_attachment *a, const void *buf, size_t count,
                  uint64_t offset, uint32_t flags);
+  /* Optional: the same over iovcnt segments (1..IOV_MAX) holding count
+   * bytes, already checked as for pread/pwrite.  Without them the core
+   * goes through a buffer (vd_attachment_preadv).
+   */
+  int (*preadv) (struct vd_attachment *a, const struct iovec *iov,
+                 int iovcnt, size_t count, uint64_t offset, uint32_t flags);
+  int (*pwritev) (struct vd_attachment *a, const struct iovec *iov,
+                  int iovcnt, size_t count, uint64_t offset, uint32_t flags);
   /* Always called for vd_attachment_flush, whatever the sync mode: the
    * backend decides what a flush means (VD_SYNC_NONE: nothing durable,
    * but a format may still write out buffered metadata).

@@ -9,7 +9,9 @@
  * (then OUT data, or discard/write-zeroes segments), the device-writable
  * one ends with the status byte (after IN data or the serial).  The
  * header and segments are copied out of guest memory before they are
- * checked; data is transferred in place or through the bounce buffer.
+ * checked; data moves straight between guest memory and the attachment
+ * (one call for a run of contiguous memory, else vectored calls over the
+ * segments; no copy here).
  */
 #include "config.h"
 
@@ -17,6 +19,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "errors.h"
 #include "checked-overflow.h"
@@ -26,35 +29,6 @@
 #include "blk.h"
 
 #define F(bit) (UINT64_C (1) << (bit))
-
-void
-vhost_bounce_free (struct vhost_bounce *bb)
-{
-  free (bb->buf);
-  bb->buf = NULL;
-  bb->size = 0;
-}
-
-static int
-bounce_reserve (struct vhost_bounce *bb, size_t n)
-{
-  void *p;
-  size_t want;
-
-  if (bb->size >= n)
-    return 0;
-  /* Round up to 64 KiB to avoid regrowing by small steps; 4 KiB
-   * alignment lets uncached attachments use it without their own
-   * bounce.
-   */
-  want = (n + 65535) & ~(size_t) 65535;
-  if (posix_memalign (&p, 4096, want) != 0)
-    return -1;
-  free (bb->buf);
-  bb->buf = p;
-  bb->size = want;
-  return 0;
-}
 
 int
 vhost_blk_validate_serial (const char *serial)
@@ -282,6 +256,41 @@ cursor_copy (struct cursor *c, void *buf, size_t len, bool to_guest)
   return done;
 }
 
+/* Segments per vectored call: a request within seg_max
+ * (VHOST_BLK_SEG_MAX) takes one call, a longer chain several.
+ */
+#define VEC_MAX 512
+
+/* Describe in v (at most VEC_MAX entries, *cnt of them used) the next
+ * bytes at the cursor, at most len of them, advancing.  Returns the
+ * bytes described.
+ */
+static size_t
+cursor_vec (struct cursor *c, struct iovec *v, int *cnt, size_t len)
+{
+  size_t done = 0;
+  int k = 0;
+
+  while (done < len && k < VEC_MAX && c->i < c->niov) {
+    const struct vhost_iov *s = &c->iov[c->i];
+    size_t n = MIN (s->len - c->off, len - done);
+
+    if (n > 0) {
+      v[k].iov_base = s->base + c->off;
+      v[k].iov_len = n;
+      k++;
+    }
+    done += n;
+    c->off += n;
+    if (c->off == s->len) {
+      c->i++;
+      c->off = 0;
+    }
+  }
+  *cnt = k;
+  return done;
+}
+
 /* Requests. */
 
 static uint8_t
@@ -319,31 +328,35 @@ rw_range_ok (struct vhost_blk *b, uint64_t sector, uint64_t len,
   return !ADD_OVERFLOW (*offset, len, &end) && end <= b->size;
 }
 
+/* IN and OUT data: len bytes at off, between the segments and the
+ * attachment, in calls of at most the attachment's maximum request.
+ */
 static uint8_t
-do_read (struct vhost_blk *b, struct vhost_iov *iov, unsigned niov,
-         uint64_t len, uint64_t off, struct vhost_bounce *bb)
+do_rw (struct vhost_blk *b, struct vhost_iov *iov, unsigned niov,
+       uint64_t len, uint64_t off, bool write)
 {
   uint8_t *run = iov_single_run (iov, niov);
-  size_t chunk_max = MIN (b->max_request, VHOST_BLK_BOUNCE_MAX);
   struct cursor cur = { iov, niov, 0, 0 };
+  struct iovec v[VEC_MAX];
 
   while (len > 0) {
-    size_t n;
+    size_t n = MIN (len, (uint64_t) b->max_request);
+    int r, cnt;
 
     if (run) {
-      n = MIN (len, (uint64_t) b->max_request);
-      if (vd_attachment_pread (b->a, run, n, off, 0) == -1)
-        return status_from_errno (b);
+      r = write ? vd_attachment_pwrite (b->a, run, n, off, 0)
+        : vd_attachment_pread (b->a, run, n, off, 0);
       run += n;
     }
     else {
-      n = MIN (len, (uint64_t) chunk_max);
-      if (bounce_reserve (bb, n) == -1)
-        return ioerr (b);
-      if (vd_attachment_pread (b->a, bb->buf, n, off, 0) == -1)
-        return status_from_errno (b);
-      cursor_copy (&cur, bb->buf, n, true);
+      n = cursor_vec (&cur, v, &cnt, n);
+      if (n == 0)
+        return ioerr (b);       /* len is the segments' total: not reached */
+      r = write ? vd_attachment_pwritev (b->a, v, cnt, off, 0)
+        : vd_attachment_preadv (b->a, v, cnt, off, 0);
     }
+    if (r == -1)
+      return status_from_errno (b);
     off += n;
     len -= n;
   }
@@ -352,39 +365,17 @@ do_read (struct vhost_blk *b, struct vhost_iov *iov, unsigned niov,
 
 static uint8_t
 do_write (struct vhost_blk *b, struct vhost_iov *iov, unsigned niov,
-          uint64_t len, uint64_t off, struct vhost_bounce *bb)
+          uint64_t len, uint64_t off)
 {
-  uint8_t *run = iov_single_run (iov, niov);
-  size_t chunk_max = MIN (b->max_request, VHOST_BLK_BOUNCE_MAX);
-  struct cursor cur = { iov, niov, 0, 0 };
   bool wt = !atomic_load (&b->writeback);
+  uint8_t st = do_rw (b, iov, niov, len, off, true);
 
-  while (len > 0) {
-    size_t n;
-
-    if (run) {
-      n = MIN (len, (uint64_t) b->max_request);
-      if (vd_attachment_pwrite (b->a, run, n, off, 0) == -1)
-        return status_from_errno (b);
-      run += n;
-    }
-    else {
-      n = MIN (len, (uint64_t) chunk_max);
-      if (bounce_reserve (bb, n) == -1)
-        return ioerr (b);
-      cursor_copy (&cur, bb->buf, n, false);
-      if (vd_attachment_pwrite (b->a, bb->buf, n, off, 0) == -1)
-        return status_from_errno (b);
-    }
-    off += n;
-    len -= n;
-  }
   /* Write-through, as QEMU does it: a flush once the data is written
-   * (one flush for the whole request, rather than FUA on each chunk).
+   * (one flush for the whole request, rather than FUA on each piece).
    */
-  if (wt && vd_attachment_flush (b->a, 0) == -1)
+  if (st == VIRTIO_BLK_S_OK && wt && vd_attachment_flush (b->a, 0) == -1)
     return status_from_errno (b);
-  return VIRTIO_BLK_S_OK;
+  return st;
 }
 
 /* DISCARD and WRITE_ZEROES: the data is an array of segments. */
@@ -444,7 +435,7 @@ do_dwz (struct vhost_blk *b, uint32_t type, struct vhost_iov *iov,
 
 int
 vhost_blk_handle (struct vhost_blk *b, struct virtq_chain *c,
-                  struct vhost_bounce *bb, uint32_t *used_len)
+                  uint32_t *used_len)
 {
   struct vhost_iov *out = c->iov, *in = c->iov + c->n_out;
   unsigned n_out = c->n_out, n_in = c->n_in;
@@ -482,7 +473,7 @@ vhost_blk_handle (struct vhost_blk *b, struct virtq_chain *c,
     if (!rw_range_ok (b, sector, in_len, &off))
       st = ioerr (b);
     else
-      st = do_read (b, in, n_in, in_len, off, bb);
+      st = do_rw (b, in, n_in, in_len, off, false);
     /* As QEMU: the whole data area counts as written. */
     *used_len = in_len + 1 > UINT32_MAX ? UINT32_MAX : in_len + 1;
     break;
@@ -491,7 +482,7 @@ vhost_blk_handle (struct vhost_blk *b, struct virtq_chain *c,
     if (b->read_only || !rw_range_ok (b, sector, out_len, &off))
       st = ioerr (b);
     else
-      st = do_write (b, out, n_out, out_len, off, bb);
+      st = do_write (b, out, n_out, out_len, off);
     break;
 
   case VIRTIO_BLK_T_FLUSH:

@@ -21,12 +21,14 @@
  * out-of-range or misaligned requests, writes to a read-only disk,
  * malformed requests).
  *
- * Buffers: when the data buffers of a request are contiguous at host
- * (hugepage-backed guests, or single-segment requests) the attachment
- * reads and writes guest memory directly.  Otherwise the data goes
- * through a per-worker bounce buffer, one attachment call per chunk:
- * guests scatter 4 KiB pages, and one large call plus a copy beats
- * hundreds of small ones.
+ * Buffers: the attachment reads and writes guest memory directly.  When
+ * the data buffers of a request are contiguous at host (hugepage-backed
+ * guests, or single-segment requests) that is one vd_attachment_pread
+ * or pwrite; guests otherwise scatter 4 KiB pages, and the segments go
+ * to vd_attachment_preadv or pwritev as they are: one preadv on a RAW
+ * image or a block device, where a bounce buffer would cost a copy of
+ * every byte (other attachment kinds gather and scatter inside
+ * libvdisk).
  */
 #ifndef VD_VHOST_BLK_H
 #define VD_VHOST_BLK_H
@@ -44,8 +46,6 @@
 #define VHOST_BLK_MAX_DWZ_SEG        32    /* discard / write-zeroes
                                               segments per request */
 #define VHOST_BLK_MAX_DWZ_SECTORS    (UINT32_C (1) << 22) /* 2 GiB */
-/* Largest bounce buffer a worker keeps (bigger requests are chunked). */
-#define VHOST_BLK_BOUNCE_MAX         (4u * 1024 * 1024)
 /* Largest serial (blockDeviceIdentifier), as Apple validates it. */
 #define VHOST_BLK_SERIAL_MAX         VIRTIO_BLK_ID_BYTES
 
@@ -64,13 +64,6 @@ struct vhost_blk {
   atomic_bool writeback;        /* guest's write cache setting */
   atomic_uint_fast64_t io_errors; /* requests failed with IOERR */
 };
-
-/* A worker's bounce buffer (starts empty; freed with vhost_bounce_free). */
-struct vhost_bounce {
-  uint8_t *buf;
-  size_t size;
-};
-void vhost_bounce_free (struct vhost_bounce *bb);
 
 /* Check a serial as Apple's validateBlockDeviceIdentifier does: ASCII,
  * at most 20 bytes.  0, or -1 with EINVAL and a message saying why.
@@ -105,6 +98,6 @@ int vhost_blk_set_config (struct vhost_blk *b, bool wce, uint32_t offset,
  * 0).  Blocks for the duration of the I/O.
  */
 int vhost_blk_handle (struct vhost_blk *b, struct virtq_chain *c,
-                      struct vhost_bounce *bb, uint32_t *used_len);
+                      uint32_t *used_len);
 
 #endif

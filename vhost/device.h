@@ -155,10 +155,10 @@ int vhost_queue_process (struct vhost_queue *q, vhost_submit_fn submit,
                          vhost_submit_fn run_inline, void *opaque,
                          bool *more);
 
-/* Execute r with bounce buffer bb, put it on the used ring, interrupt
- * the driver if it wants, and free r.
+/* Execute r, put it on the used ring, interrupt the driver if it
+ * wants, and free r.
  */
-void vhost_req_execute (struct vhost_req *r, struct vhost_bounce *bb);
+void vhost_req_execute (struct vhost_req *r);
 
 /* Block until no request of q is in flight. */
 void vhost_queue_wait_idle (struct vhost_queue *q);

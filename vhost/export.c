@@ -51,7 +51,6 @@ struct qrunner {
   pthread_t thread;
   int wake_fd;                  /* eventfd: stop or look at the ring */
   atomic_bool stop;
-  struct vhost_bounce bounce;   /* for requests run on this thread */
 };
 
 struct pool {
@@ -125,7 +124,6 @@ static void *
 worker (void *arg)
 {
   struct pool *p = arg;
-  struct vhost_bounce bb = { NULL, 0 };
 
   pthread_mutex_lock (&p->lock);
   for (;;) {
@@ -140,11 +138,10 @@ worker (void *arg)
     if (p->head == NULL)
       p->tail = NULL;
     pthread_mutex_unlock (&p->lock);
-    vhost_req_execute (r, &bb);
+    vhost_req_execute (r);
     pthread_mutex_lock (&p->lock);
   }
   pthread_mutex_unlock (&p->lock);
-  vhost_bounce_free (&bb);
   return NULL;
 }
 
@@ -274,13 +271,11 @@ submit (void *opaque, struct vhost_req *r)
 static void
 run_inline (void *opaque, struct vhost_req *r)
 {
-  struct qrunner *qr = opaque;
-
   if (r->chain.out_bytes + r->chain.in_bytes > VHOST_INLINE_MAX_BYTES + 512) {
     submit (opaque, r);
     return;
   }
-  vhost_req_execute (r, &qr->bounce);
+  vhost_req_execute (r);
 }
 
 /* Take everything available, a ring's worth at a time, unless told to
@@ -350,7 +345,6 @@ queue_thread (void *arg)
       drain_eventfd (qr->wake_fd);
     take_requests (qr);
   }
-  vhost_bounce_free (&qr->bounce);
   return NULL;
 }
 

@@ -199,13 +199,13 @@ vhost_queue_process (struct vhost_queue *q, vhost_submit_fn submit,
 }
 
 void
-vhost_req_execute (struct vhost_req *r, struct vhost_bounce *bb)
+vhost_req_execute (struct vhost_req *r)
 {
   struct vhost_queue *q = r->q;
   uint32_t used_len;
   bool notified, recheck = false;
 
-  if (vhost_blk_handle (q->dev->blk, &r->chain, bb, &used_len) == -1)
+  if (vhost_blk_handle (q->dev->blk, &r->chain, &used_len) == -1)
     bad_request (q, r->head, "the request has no device-writable status "
                  "byte");
   atomic_store (&q->busy[r->head], 0);

@@ -28,6 +28,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include <vdisk/error.h>
 
@@ -179,6 +180,24 @@ VD_API int vd_attachment_pread (struct vd_attachment *a, void *buf,
 VD_API int vd_attachment_pwrite (struct vd_attachment *a, const void *buf,
                                  size_t count, uint64_t offset,
                                  uint32_t flags);
+
+/* vd_attachment_pread and vd_attachment_pwrite over iovcnt segments
+ * (0 to IOV_MAX), in order, as if they were one buffer; their total is
+ * the count, and may not exceed the maximum request size.  RAW images
+ * and block devices transfer straight into or out of the segments (one
+ * preadv or pwritev2; with uncached access, when every segment's address
+ * and length are aligned as O_DIRECT asks, else through a buffer); the
+ * other kinds go through a buffer.  The array and the memory it points
+ * to are used during the call only.  Flags, errors and blocking as for
+ * pread and pwrite; EINVAL for more than IOV_MAX segments or a total
+ * that overflows.  0 or -1.
+ */
+VD_API int vd_attachment_preadv (struct vd_attachment *a,
+                                 const struct iovec *iov, int iovcnt,
+                                 uint64_t offset, uint32_t flags);
+VD_API int vd_attachment_pwritev (struct vd_attachment *a,
+                                  const struct iovec *iov, int iovcnt,
+                                  uint64_t offset, uint32_t flags);
 
 /* Make every write that returned before this call durable, according to
  * the sync mode.  0 or -1.

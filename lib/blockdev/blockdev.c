@@ -86,6 +86,21 @@ bdev_pwrite (struct vd_attachment *a, const void *buf, size_t count,
 }
 
 static int
+bdev_preadv (struct vd_attachment *a, const struct iovec *iov, int iovcnt,
+             size_t count, uint64_t offset, uint32_t flags)
+{
+  return vd_file_preadv (&BDEV (a)->f, iov, iovcnt, count, offset);
+}
+
+static int
+bdev_pwritev (struct vd_attachment *a, const struct iovec *iov, int iovcnt,
+              size_t count, uint64_t offset, uint32_t flags)
+{
+  return vd_file_pwritev (&BDEV (a)->f, iov, iovcnt, count, offset,
+                          flags & VD_FLAG_FUA);
+}
+
+static int
 bdev_flush (struct vd_attachment *a, uint32_t flags)
 {
   return vd_file_sync (&BDEV (a)->f);
@@ -253,6 +268,8 @@ static const struct vd_backend_ops blockdev_ops = {
   .format = "blockdev",
   .pread = bdev_pread,
   .pwrite = bdev_pwrite,
+  .preadv = bdev_preadv,
+  .pwritev = bdev_pwritev,
   .flush = bdev_flush,
   .discard = bdev_discard,
   .write_zeroes = bdev_write_zeroes,

@@ -28,6 +28,7 @@
 #include "vdisk/attachment.h"
 #include "errors.h"
 #include "file.h"
+#include "iov.h"
 #include "minmax.h"
 #include "rounding.h"
 
@@ -551,6 +552,154 @@ vd_file_pwrite (struct vd_file *f, const void *buf, size_t count,
   }
   pthread_rwlock_unlock (&f->rmw_lock);
   free (bounce);
+  return r;
+}
+
+/* Vectored transfers. */
+
+/* preadv or pwritev2 until every segment is done; a short transfer goes
+ * on from where it stopped (in a copy of the array: the caller's is
+ * const).
+ */
+static int
+full_rwv (struct vd_file *f, const struct iovec *iov, int iovcnt,
+          uint64_t offset, bool write, bool fua)
+{
+  const int rwf = write && fua && f->sync_mode != VD_SYNC_NONE ? RWF_DSYNC : 0;
+  struct iovec *own = NULL;
+  int r = 0;
+
+  for (;;) {
+    ssize_t n;
+
+    while (iovcnt > 0 && iov->iov_len == 0) {
+      iov++;
+      iovcnt--;
+    }
+    if (iovcnt == 0)
+      break;
+    n = write ? pwritev2 (f->fd, iov, MIN (iovcnt, IOV_MAX), offset, rwf)
+      : preadv (f->fd, iov, MIN (iovcnt, IOV_MAX), offset);
+    if (n == -1) {
+      if (errno == EINTR)
+        continue;
+      vd_error (errno, "%s: %s at offset %" PRIu64, f->name,
+                write ? "write" : "read", offset);
+      r = -1;
+      break;
+    }
+    if (n == 0) {
+      vd_error_msg (EIO, "%s: %s at offset %" PRIu64 ": %s", f->name,
+                    write ? "write" : "read", offset,
+                    write ? "no progress" : "unexpected end of file");
+      r = -1;
+      break;
+    }
+    offset += n;
+    while (iovcnt > 0 && (size_t) n >= iov->iov_len) {
+      n -= iov->iov_len;
+      iov++;
+      iovcnt--;
+    }
+    if (n > 0) {
+      struct iovec *first;
+      if (own == NULL) {
+        own = malloc (iovcnt * sizeof *own);
+        if (own == NULL) {
+          vd_error (errno, "%s: %s at offset %" PRIu64, f->name,
+                    write ? "write" : "read", offset);
+          r = -1;
+          break;
+        }
+        memcpy (own, iov, iovcnt * sizeof *own);
+        iov = own;
+      }
+      first = (struct iovec *) iov;   /* in own */
+      first->iov_base = (char *) first->iov_base + n;
+      first->iov_len -= n;
+    }
+  }
+  free (own);
+  return r;
+}
+
+/* Whether O_DIRECT takes the segments as they are: the offset, and each
+ * segment's address and length, aligned.
+ */
+static bool
+aligned_vector (struct vd_file *f, const struct iovec *iov, int iovcnt,
+                uint64_t offset)
+{
+  if (!IS_ALIGNED (offset, (uint64_t) f->align))
+    return false;
+  for (int i = 0; i < iovcnt; ++i)
+    if (!IS_ALIGNED ((uintptr_t) iov[i].iov_base, (uintptr_t) f->mem_align) ||
+        !IS_ALIGNED ((uint64_t) iov[i].iov_len, (uint64_t) f->align))
+      return false;
+  return true;
+}
+
+/* O_DIRECT with unaligned segments: gather or scatter through an aligned
+ * buffer, piece by piece (vd_file_pread/pwrite take care of an
+ * unaligned offset or length).
+ */
+static int
+bounce_rwv (struct vd_file *f, const struct iovec *iov, int iovcnt,
+            size_t count, uint64_t offset, bool write, bool fua)
+{
+  size_t bsize = ROUND_UP (MIN (count, (size_t) VD_FILE_BOUNCE_MAX),
+                           (size_t) f->align);
+  char *bounce = bounce_alloc (f, bsize);
+  int r = 0;
+
+  if (bounce == NULL)
+    return -1;
+  for (size_t done = 0; done < count && r == 0; ) {
+    size_t n = MIN (count - done, bsize);
+    if (write) {
+      vd_iov_to_buf (iov, iovcnt, done, bounce, n);
+      r = vd_file_pwrite (f, bounce, n, offset + done, fua);
+    }
+    else {
+      r = vd_file_pread (f, bounce, n, offset + done);
+      if (r == 0)
+        vd_iov_from_buf (iov, iovcnt, done, bounce, n);
+    }
+    done += n;
+  }
+  free (bounce);
+  return r;
+}
+
+int
+vd_file_preadv (struct vd_file *f, const struct iovec *iov, int iovcnt,
+                size_t count, uint64_t offset)
+{
+  int r;
+
+  if (!f->direct)
+    return full_rwv (f, iov, iovcnt, offset, false, false);
+  if (!aligned_vector (f, iov, iovcnt, offset))
+    return bounce_rwv (f, iov, iovcnt, count, offset, false, false);
+  pthread_rwlock_rdlock (&f->rmw_lock);
+  r = full_rwv (f, iov, iovcnt, offset, false, false);
+  pthread_rwlock_unlock (&f->rmw_lock);
+  return r;
+}
+
+int
+vd_file_pwritev (struct vd_file *f, const struct iovec *iov, int iovcnt,
+                 size_t count, uint64_t offset, bool fua)
+{
+  int r;
+
+  if (!f->direct)
+    return full_rwv (f, iov, iovcnt, offset, true, fua);
+  if (!aligned_vector (f, iov, iovcnt, offset))
+    return bounce_rwv (f, iov, iovcnt, count, offset, true, fua);
+  pthread_rwlock_rdlock (&f->rmw_lock);
+  r = full_rwv (f, iov, iovcnt, offset, true, fua);
+  pthread_rwlock_unlock (&f->rmw_lock);
   return r;
 }
 

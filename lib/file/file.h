@@ -62,6 +62,16 @@ int vd_file_pread (struct vd_file *f, void *buf, size_t count,
 int vd_file_pwrite (struct vd_file *f, const void *buf, size_t count,
                     uint64_t offset, bool fua);
 
+/* The same for the count bytes of iovcnt segments (1..IOV_MAX).  One
+ * preadv/pwritev2 when the file is cached or every segment suits
+ * O_DIRECT; otherwise in pieces through a bounce buffer.
+ */
+struct iovec;
+int vd_file_preadv (struct vd_file *f, const struct iovec *iov, int iovcnt,
+                    size_t count, uint64_t offset);
+int vd_file_pwritev (struct vd_file *f, const struct iovec *iov, int iovcnt,
+                     size_t count, uint64_t offset, bool fua);
+
 /* Write count zero bytes at offset with ordinary writes (fallback for
  * file systems and devices without a zeroing primitive).
  */

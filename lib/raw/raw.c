@@ -56,6 +56,21 @@ raw_pwrite (struct vd_attachment *a, const void *buf, size_t count,
 }
 
 static int
+raw_preadv (struct vd_attachment *a, const struct iovec *iov, int iovcnt,
+            size_t count, uint64_t offset, uint32_t flags)
+{
+  return vd_file_preadv (&RAW (a)->f, iov, iovcnt, count, offset);
+}
+
+static int
+raw_pwritev (struct vd_attachment *a, const struct iovec *iov, int iovcnt,
+             size_t count, uint64_t offset, uint32_t flags)
+{
+  return vd_file_pwritev (&RAW (a)->f, iov, iovcnt, count, offset,
+                          flags & VD_FLAG_FUA);
+}
+
+static int
 raw_flush (struct vd_attachment *a, uint32_t flags)
 {
   return vd_file_sync (&RAW (a)->f);
@@ -229,6 +244,8 @@ static const struct vd_backend_ops raw_ops = {
   .format = "raw",
   .pread = raw_pread,
   .pwrite = raw_pwrite,
+  .preadv = raw_preadv,
+  .pwritev = raw_pwritev,
   .flush = raw_flush,
   .discard = raw_discard,
   .write_zeroes = raw_write_zeroes,

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  * Copyright (C) 2026 the vdisk authors
  *
- * The attachment conformance test: every API call and its error paths,
- * run against any writable attachment of at least 16 MiB.
+ * The attachment conformance test: every API call (vectored I/O too) and
+ * its error paths, run against any writable attachment of at least 16 MiB.
  *
  *   test-io SPEC [--caching MODE] [--sync MODE] [--discard-zeroes]
  *           [--threads N]
@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/uio.h>
 
 #include "test.h"
 
@@ -267,6 +269,143 @@ test_errors (struct vd_attachment *a)
   CHECK (vd_attachment_pwrite (a, buf, 0, size, 0) == 0);
 }
 
+/* Gather the segments into one buffer (what they should read as). */
+static char *
+gather (const struct iovec *iov, int n, size_t *total)
+{
+  size_t t = 0, k = 0;
+  char *buf;
+
+  for (int i = 0; i < n; ++i)
+    t += iov[i].iov_len;
+  buf = malloc (t ? t : 1);
+  CHECK (buf != NULL);
+  for (int i = 0; i < n; ++i) {
+    memcpy (buf + k, iov[i].iov_base, iov[i].iov_len);
+    k += iov[i].iov_len;
+  }
+  *total = t;
+  return buf;
+}
+
+/* pwritev the segments (filled with seed) at off, check with pread; then
+ * preadv them back into the same layout, cleared first, and compare.
+ */
+static void
+vector_round_trip (struct vd_attachment *a, struct iovec *iov, int n,
+                   uint64_t off, uint32_t flags, uint64_t seed, int line)
+{
+  size_t total;
+  char *want;
+
+  for (int i = 0; i < n; ++i)
+    fill (iov[i].iov_base, iov[i].iov_len, seed + i);
+  want = gather (iov, n, &total);
+  if (vd_attachment_pwritev (a, iov, n, off, flags) == -1) {
+    fprintf (stderr, "line %d: pwritev: %s\n", line, vd_get_error ());
+    exit (1);
+  }
+  expect_bytes (a, off, want, total, line);
+  for (int i = 0; i < n; ++i)
+    memset (iov[i].iov_base, 0xee, iov[i].iov_len);
+  if (vd_attachment_preadv (a, iov, n, off, 0) == -1) {
+    fprintf (stderr, "line %d: preadv: %s\n", line, vd_get_error ());
+    exit (1);
+  }
+  {
+    size_t t2;
+    char *got = gather (iov, n, &t2);
+    CHECK (t2 == total && memcmp (got, want, total) == 0);
+    free (got);
+  }
+  free (want);
+}
+
+static void
+test_vectored (struct vd_attachment *a)
+{
+  const size_t arena_size = 8u << 20;
+  /* The last 11 MiB (of at least 16), on a MiB boundary. */
+  const uint64_t base = (size - (11u << 20)) & ~(uint64_t) ((1u << 20) - 1);
+  uint32_t max = vd_attachment_get_max_request (a);
+  struct iovec *iov = calloc (IOV_MAX + 1, sizeof *iov);
+  char *arena = NULL, one[16];
+  int n;
+
+  CHECK (iov != NULL);
+  CHECK (posix_memalign ((void **) &arena, 4096, arena_size) == 0);
+
+  /* Scattered pages, as a guest's buffers come: O_DIRECT takes them. */
+  for (n = 0; n < 64; ++n)
+    iov[n] = (struct iovec) { arena + (size_t) n * 8192, 4096 };
+  vector_round_trip (a, iov, 64, base, 0, 1, __LINE__);
+
+  /* Odd sizes at odd addresses, empty segments, an unaligned offset. */
+  {
+    static const size_t lens[] = { 1, 511, 0, 513, 4096, 0, 3000, 7, 65536 };
+    char *p = arena + 3;
+    n = 0;
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; ++i) {
+      iov[n++] = (struct iovec) { p, lens[i] };
+      p += lens[i] + 17;
+    }
+    vector_round_trip (a, iov, n, base + (1u << 20) + 5, VD_FLAG_FUA, 2,
+                       __LINE__);
+  }
+
+  /* One non-empty segment among empty ones. */
+  iov[0] = (struct iovec) { arena, 0 };
+  iov[1] = (struct iovec) { arena + 4096, 12288 };
+  iov[2] = (struct iovec) { arena, 0 };
+  vector_round_trip (a, iov, 3, base + (2u << 20), 0, 3, __LINE__);
+
+  /* IOV_MAX segments of 512 bytes. */
+  for (n = 0; n < IOV_MAX; ++n)
+    iov[n] = (struct iovec) { arena + (size_t) n * 1024, 512 };
+  vector_round_trip (a, iov, IOV_MAX, base + (3u << 20), 0, 4, __LINE__);
+
+  /* Larger than a bounce buffer (4 MiB), the middle segment unaligned. */
+  if (max >= (6u << 20)) {
+    iov[0] = (struct iovec) { arena, 2u << 20 };
+    iov[1] = (struct iovec) { arena + (2u << 20) + 4096 + 1, (2u << 20) - 1 };
+    iov[2] = (struct iovec) { arena + (5u << 20), (2u << 20) + 1 };
+    vector_round_trip (a, iov, 3, base + (4u << 20), 0, 5, __LINE__);
+  }
+
+  /* Nothing at all, even at the end. */
+  CHECK (vd_attachment_preadv (a, NULL, 0, size, 0) == 0);
+  CHECK (vd_attachment_pwritev (a, iov, 0, size, 0) == 0);
+
+  /* Errors, each before any data moves. */
+  CHECK_FAILS (vd_attachment_preadv (a, iov, -1, 0, 0), EINVAL, "segments");
+  for (n = 0; n <= IOV_MAX; ++n)
+    iov[n] = (struct iovec) { one, 1 };
+  CHECK_FAILS (vd_attachment_preadv (a, iov, IOV_MAX + 1, 0, 0), EINVAL,
+               "segments");
+  CHECK_FAILS (vd_attachment_pwritev (a, iov, IOV_MAX + 1, 0, 0), EINVAL,
+               "segments");
+  CHECK_FAILS (vd_attachment_preadv (a, NULL, 1, 0, 0), EINVAL, "segments");
+  iov[0] = (struct iovec) { one, SIZE_MAX / 2 + 1 };
+  iov[1] = (struct iovec) { one, SIZE_MAX / 2 + 1 };
+  CHECK_FAILS (vd_attachment_preadv (a, iov, 2, 0, 0), EINVAL, "SIZE_MAX");
+  iov[0] = (struct iovec) { arena, max };
+  iov[1] = (struct iovec) { one, 1 };
+  CHECK_FAILS (vd_attachment_pwritev (a, iov, 2, 0, 0), EINVAL,
+               "maximum request size");
+  iov[0] = (struct iovec) { one, 8 };
+  iov[1] = (struct iovec) { one + 8, 8 };
+  CHECK_FAILS (vd_attachment_preadv (a, iov, 2, size - 15, 0), EINVAL,
+               "beyond the end");
+  CHECK_FAILS (vd_attachment_pwritev (a, iov, 2, size - 15, 0), ENOSPC,
+               "beyond the end");
+  CHECK_FAILS (vd_attachment_preadv (a, iov, 2, 0, VD_FLAG_FUA), EINVAL,
+               "invalid flags");
+  CHECK_FAILS (vd_attachment_pwritev (a, iov, 2, 0, VD_FLAG_MAY_TRIM), EINVAL,
+               "invalid flags");
+  free (arena);
+  free (iov);
+}
+
 struct worker {
   struct vd_attachment *a;
   int id;
@@ -364,6 +503,11 @@ test_read_only (void)
   CHECK (vd_attachment_pread (a, buf, sizeof buf, 0, 0) == 0);
   CHECK_FAILS (vd_attachment_pwrite (a, buf, sizeof buf, 0, 0), EROFS,
                "read-only");
+  {
+    struct iovec v[2] = { { buf, 512 }, { buf + 1024, 512 } };
+    CHECK (vd_attachment_preadv (a, v, 2, 0, 0) == 0);
+    CHECK_FAILS (vd_attachment_pwritev (a, v, 2, 0, 0), EROFS, "read-only");
+  }
   CHECK_FAILS (vd_attachment_write_zeroes (a, 4096, 0, 0), EROFS,
                "read-only");
   CHECK_FAILS (vd_attachment_discard (a, 4096, 0, 0), EROFS, "read-only");
@@ -409,6 +553,7 @@ main (int argc, char **argv)
   test_getters (a);
   test_rw (a);
   test_errors (a);
+  test_vectored (a);
   test_block_status (a);
   test_threads (a);
   CHECK (vd_attachment_close (a) == 0);
