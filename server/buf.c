@@ -57,19 +57,25 @@ class_of (size_t size, size_t *cls_size)
 }
 
 /* size bytes of data aligned to align (a power of two, larger than the
- * header), the header just before them.
+ * header), the header just before them.  From plain malloc, aligned by
+ * hand: posix_memalign splits off the slack of every block it returns,
+ * and with a connection thread per client those pieces fragmented the
+ * heap (peak RSS with 32 clients went from 7 to 29 MiB).
  */
 static struct bufhdr *
 alloc_aligned (size_t align, size_t size)
 {
   struct bufhdr *h;
+  uintptr_t data;
   void *base;
 
-  if (size > SIZE_MAX - align)
+  if (size > SIZE_MAX - align - sizeof *h)
     return NULL;
-  if (posix_memalign (&base, align, align + size) != 0)
+  base = malloc (sizeof *h + align - 1 + size);
+  if (base == NULL)
     return NULL;
-  h = (struct bufhdr *) ((char *) base + align) - 1;
+  data = ((uintptr_t) base + sizeof *h + align - 1) & ~(uintptr_t) (align - 1);
+  h = (struct bufhdr *) data - 1;
   h->base = base;
   return h;
 }
