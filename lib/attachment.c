@@ -297,14 +297,18 @@ bounce_iov (struct vd_attachment *a, const struct iovec *iov, int iovcnt,
             size_t count, uint64_t offset, uint32_t flags, bool write)
 {
   size_t bsize = count < IOV_BOUNCE_MAX ? count : IOV_BOUNCE_MAX;
-  void *buf;
-  int r = 0, err;
+  /* Aligned by hand in a malloc block: posix_memalign's split-off slack
+   * fragments the heap of a long-running multi-threaded process.
+   */
+  void *block = malloc (bsize + 4095);
+  char *buf;
+  int r = 0;
 
-  err = posix_memalign (&buf, 4096, bsize);
-  if (err != 0) {
-    vd_error (err, "%s: allocating a %zu byte I/O buffer", a->name, bsize);
+  if (block == NULL) {
+    vd_error (errno, "%s: allocating a %zu byte I/O buffer", a->name, bsize);
     return -1;
   }
+  buf = (char *) (((uintptr_t) block + 4095) & ~(uintptr_t) 4095);
   for (size_t done = 0; done < count && r == 0; ) {
     size_t n = count - done < bsize ? count - done : bsize;
     if (write) {
@@ -318,7 +322,7 @@ bounce_iov (struct vd_attachment *a, const struct iovec *iov, int iovcnt,
     }
     done += n;
   }
-  free (buf);
+  free (block);
   return r;
 }
 
