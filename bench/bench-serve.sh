@@ -19,9 +19,10 @@
 # Each row is run BENCH_REPEAT times for every server, the servers taking
 # turns (in a rotating order), each run with a fresh server; the best run
 # counts; writes start from a synced file, and the 4 KiB random writes
-# from a file with nothing in the page cache (see evict_cache).  Next to the throughput the table gives the server's own CPU time
-# per MiB or per request (from /proc/PID/stat), which a shared, busy
-# machine disturbs much less than throughput.
+# from a file with nothing in the page cache (see evict_cache).  Next to
+# the throughput the table gives the server's own CPU time per MiB or
+# per request (from /proc/PID/stat), which a shared, busy machine
+# disturbs much less than throughput.
 set -euo pipefail
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)

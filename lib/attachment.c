@@ -292,38 +292,28 @@ single_segment (const struct iovec *iov, int iovcnt)
  */
 #define IOV_BOUNCE_MAX (4u << 20)
 
+struct bounce_ctx {
+  struct vd_attachment *a;
+  uint32_t flags;
+};
+
+static int
+bounce_piece (void *opaque, void *buf, size_t n, uint64_t offset, bool write)
+{
+  struct bounce_ctx *b = opaque;
+
+  return write ? b->a->ops->pwrite (b->a, buf, n, offset, b->flags)
+    : b->a->ops->pread (b->a, buf, n, offset, b->flags);
+}
+
 static int
 bounce_iov (struct vd_attachment *a, const struct iovec *iov, int iovcnt,
             size_t count, uint64_t offset, uint32_t flags, bool write)
 {
-  size_t bsize = count < IOV_BOUNCE_MAX ? count : IOV_BOUNCE_MAX;
-  /* Aligned by hand in a malloc block: posix_memalign's split-off slack
-   * fragments the heap of a long-running multi-threaded process.
-   */
-  void *block = malloc (bsize + 4095);
-  char *buf;
-  int r = 0;
+  struct bounce_ctx b = { a, flags };
 
-  if (block == NULL) {
-    vd_error (errno, "%s: allocating a %zu byte I/O buffer", a->name, bsize);
-    return -1;
-  }
-  buf = (char *) (((uintptr_t) block + 4095) & ~(uintptr_t) 4095);
-  for (size_t done = 0; done < count && r == 0; ) {
-    size_t n = count - done < bsize ? count - done : bsize;
-    if (write) {
-      vd_iov_to_buf (iov, iovcnt, done, buf, n);
-      r = a->ops->pwrite (a, buf, n, offset + done, flags);
-    }
-    else {
-      r = a->ops->pread (a, buf, n, offset + done, flags);
-      if (r == 0)
-        vd_iov_from_buf (iov, iovcnt, done, buf, n);
-    }
-    done += n;
-  }
-  free (block);
-  return r;
+  return vd_iov_bounce (iov, iovcnt, count, offset, write, 4096,
+                        IOV_BOUNCE_MAX, bounce_piece, &b, a->name);
 }
 
 VD_API int

@@ -5,12 +5,15 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "errors.h"
 #include "iov.h"
 
-/* Walk the segments from byte skip, calling copy on each piece of the n
- * bytes (to_iov: buf to segment, else segment to buf).
+/* Copy n bytes between buf and the segments, from byte skip of the
+ * segments (to_iov: buf to segments, else segments to buf).
  */
 static void
 walk (const struct iovec *iov, int iovcnt, size_t skip, unsigned char *buf,
@@ -47,4 +50,35 @@ vd_iov_to_buf (const struct iovec *iov, int iovcnt, size_t skip, void *buf,
                size_t n)
 {
   walk (iov, iovcnt, skip, buf, n, 0);
+}
+
+int
+vd_iov_bounce (const struct iovec *iov, int iovcnt, size_t count,
+               uint64_t offset, bool write, size_t align, size_t max,
+               vd_iov_piece_fn piece, void *opaque, const char *name)
+{
+  size_t bsize = count < max ? count : max;
+  /* Aligned by hand in a malloc block: posix_memalign's split-off slack
+   * fragments the heap of a long-running multi-threaded process.
+   */
+  void *block = malloc (bsize + align - 1);
+  char *buf;
+  int r = 0;
+
+  if (block == NULL) {
+    vd_error (errno, "%s: allocating a %zu byte I/O buffer", name, bsize);
+    return -1;
+  }
+  buf = (char *) (((uintptr_t) block + align - 1) & ~(uintptr_t) (align - 1));
+  for (size_t done = 0; done < count && r == 0; ) {
+    size_t n = count - done < bsize ? count - done : bsize;
+    if (write)
+      vd_iov_to_buf (iov, iovcnt, done, buf, n);
+    r = piece (opaque, buf, n, offset + done, write);
+    if (r == 0 && !write)
+      vd_iov_from_buf (iov, iovcnt, done, buf, n);
+    done += n;
+  }
+  free (block);
+  return r;
 }

@@ -9,7 +9,9 @@
 #ifndef VD_LIB_IOV_H
 #define VD_LIB_IOV_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/uio.h>
 
 /* Copy n bytes from buf into the segments, starting skip bytes into
@@ -23,5 +25,21 @@ void vd_iov_from_buf (const struct iovec *iov, int iovcnt, size_t skip,
  */
 void vd_iov_to_buf (const struct iovec *iov, int iovcnt, size_t skip,
                     void *buf, size_t n);
+
+/* One piece of a bounced transfer: n bytes at offset, between buf and
+ * the storage (write: buf holds the data).  0 or -1 (raised).
+ */
+typedef int (*vd_iov_piece_fn) (void *opaque, void *buf, size_t n,
+                                uint64_t offset, bool write);
+
+/* A vectored transfer of count bytes at offset done by a callee that
+ * takes one buffer: through a buffer aligned to align (a power of two),
+ * at most max bytes at a time, gathering before each
+ * piece written and scattering after each piece read.  name is for the
+ * allocation error.  0 or -1 (raised).
+ */
+int vd_iov_bounce (const struct iovec *iov, int iovcnt, size_t count,
+                   uint64_t offset, bool write, size_t align, size_t max,
+                   vd_iov_piece_fn piece, void *opaque, const char *name);
 
 #endif

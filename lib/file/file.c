@@ -643,32 +643,29 @@ aligned_vector (struct vd_file *f, const struct iovec *iov, int iovcnt,
  * buffer, piece by piece (vd_file_pread/pwrite take care of an
  * unaligned offset or length).
  */
+struct rwv_ctx {
+  struct vd_file *f;
+  bool fua;
+};
+
+static int
+rwv_piece (void *opaque, void *buf, size_t n, uint64_t offset, bool write)
+{
+  struct rwv_ctx *c = opaque;
+
+  return write ? vd_file_pwrite (c->f, buf, n, offset, c->fua)
+    : vd_file_pread (c->f, buf, n, offset);
+}
+
 static int
 bounce_rwv (struct vd_file *f, const struct iovec *iov, int iovcnt,
             size_t count, uint64_t offset, bool write, bool fua)
 {
-  size_t bsize = ROUND_UP (MIN (count, (size_t) VD_FILE_BOUNCE_MAX),
-                           (size_t) f->align);
-  char *bounce = bounce_alloc (f, bsize);
-  int r = 0;
+  struct rwv_ctx c = { f, fua };
 
-  if (bounce == NULL)
-    return -1;
-  for (size_t done = 0; done < count && r == 0; ) {
-    size_t n = MIN (count - done, bsize);
-    if (write) {
-      vd_iov_to_buf (iov, iovcnt, done, bounce, n);
-      r = vd_file_pwrite (f, bounce, n, offset + done, fua);
-    }
-    else {
-      r = vd_file_pread (f, bounce, n, offset + done);
-      if (r == 0)
-        vd_iov_from_buf (iov, iovcnt, done, bounce, n);
-    }
-    done += n;
-  }
-  free (bounce);
-  return r;
+  return vd_iov_bounce (iov, iovcnt, count, offset, write,
+                        MAX (f->mem_align, (uint32_t) 4096),
+                        VD_FILE_BOUNCE_MAX, rwv_piece, &c, f->name);
 }
 
 int
