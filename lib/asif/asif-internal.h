@@ -100,6 +100,17 @@ struct asif {
   size_t nr_pending_bm, cap_pending_bm;
 
   uint8_t *iobuf;                     /* one chunk; lock exclusive */
+
+  /* Virtual chunks whose allocating write is in flight: the chunk is
+   * reserved, its data is being written without the lock, and its entry
+   * is set when that ends (asif.c, "Locking").  Changed with lock
+   * exclusive and alloc_lock both held, so either one is enough to read
+   * it; alloc_cond is broadcast when one ends.
+   */
+  pthread_mutex_t alloc_lock;
+  pthread_cond_t alloc_cond;
+  uint64_t *allocating;
+  size_t nr_allocating, cap_allocating;
 };
 
 #define ASIF(a) ((struct asif *) (a))

@@ -896,19 +896,19 @@ all_written (const uint8_t *bits, uint64_t b0, uint64_t b1)
 
 /* Write [o, o+n) of partial chunk phys whose slice is sl, setting the
  * bits of the blocks it covers.  Blocks not yet written read as zeros, so
- * a write that covers them only in part is padded with zeros (fresh: the
- * chunk was just appended and is all zeros already).  Lock exclusive.
+ * a write that covers them only in part is padded with zeros.  Lock
+ * exclusive.
  */
 static int
 write_partial_locked (struct asif *s, struct asif_slice *sl, uint64_t phys,
-                      const char *buf, size_t n, uint64_t o, bool fresh)
+                      const char *buf, size_t n, uint64_t o)
 {
   uint64_t B = s->g.block_size;
   uint64_t b0 = o / B, b1 = (o + n - 1) / B;
   uint64_t lo = b0 * B, hi = (b1 + 1) * B;
   bool head = o % B != 0, tail = (o + n) % B != 0;
 
-  if (fresh || (!head && !tail) ||
+  if ((!head && !tail) ||
       ((!head || asif_bm_get (sl->bits, b0) == ASIF_BM_DATA) &&
        (!tail || asif_bm_get (sl->bits, b1) == ASIF_BM_DATA))) {
     if (cpwrite (s, buf, n, chunk_off (s, phys) + o, 0) == -1)
@@ -957,12 +957,168 @@ pending_bm_add (struct asif *s, uint64_t t, uint64_t idx)
   return 0;
 }
 
-/* Slow path of a write piece: exclusive lock, allocate as needed. */
+/* Allocations in flight (see "Locking" above and struct asif). */
+
+/* A chunk reserved for an allocating write, to be written without the
+ * lock and then made visible by alloc_commit_locked.
+ */
+struct asif_alloc {
+  uint64_t v, phys;
+  bool partial;                 /* status 11 with bits, else status 01 */
+};
+
+/* write_piece_locked's answers besides 0 (done) and -1. */
+#define ALLOC_RESERVED 1        /* *al is reserved: write, then commit */
+#define ALLOC_BUSY     2        /* another write is allocating v: wait */
+
+static bool
+allocating_has (const struct asif *s, uint64_t v)
+{
+  for (size_t i = 0; i < s->nr_allocating; ++i)
+    if (s->allocating[i] == v)
+      return true;
+  return false;
+}
+
+/* Room for one more, so that allocating_add cannot fail once a chunk is
+ * reserved.  Lock exclusive.
+ */
 static int
-write_piece_locked (struct asif *s, const char *buf, size_t n, uint64_t v,
-                    uint64_t o, bool *meta)
+allocating_reserve (struct asif *s)
+{
+  uint64_t *p;
+  size_t cap;
+
+  if (s->nr_allocating < s->cap_allocating)
+    return 0;
+  cap = s->cap_allocating ? 2 * s->cap_allocating : 16;
+  pthread_mutex_lock (&s->alloc_lock);
+  p = realloc (s->allocating, cap * sizeof *p);
+  if (p) {
+    s->allocating = p;
+    s->cap_allocating = cap;
+  }
+  pthread_mutex_unlock (&s->alloc_lock);
+  if (p == NULL) {
+    vd_error (errno, "%s", s->a.name);
+    return -1;
+  }
+  return 0;
+}
+
+/* Lock exclusive, allocating_reserve done. */
+static void
+allocating_add (struct asif *s, uint64_t v)
+{
+  assert (s->nr_allocating < s->cap_allocating);
+  pthread_mutex_lock (&s->alloc_lock);
+  s->allocating[s->nr_allocating++] = v;
+  pthread_mutex_unlock (&s->alloc_lock);
+}
+
+/* Lock exclusive. */
+static void
+allocating_remove (struct asif *s, uint64_t v)
+{
+  pthread_mutex_lock (&s->alloc_lock);
+  for (size_t i = 0; i < s->nr_allocating; ++i)
+    if (s->allocating[i] == v) {
+      s->allocating[i] = s->allocating[--s->nr_allocating];
+      break;
+    }
+  pthread_cond_broadcast (&s->alloc_cond);
+  pthread_mutex_unlock (&s->alloc_lock);
+}
+
+/* Wait until no write is allocating v (all = true: none at all).  Lock
+ * not held.
+ */
+static void
+allocating_wait (struct asif *s, uint64_t v, bool all)
+{
+  pthread_mutex_lock (&s->alloc_lock);
+  while (all ? s->nr_allocating > 0 : allocating_has (s, v))
+    pthread_cond_wait (&s->alloc_cond, &s->alloc_lock);
+  pthread_mutex_unlock (&s->alloc_lock);
+}
+
+/* The data of al is written: make it visible.  Lock exclusive. */
+static int
+alloc_commit_locked (struct asif *s, const struct asif_alloc *al, size_t n,
+                     uint64_t o)
 {
   uint64_t K = s->g.chunk_size, B = s->g.block_size;
+  struct asif_pos pos;
+  struct asif_table *tb;
+  struct asif_slice *sl;
+  bool absent;
+
+  asif_locate (&s->g, al->v, &pos);
+  /* Made at the reservation; it may have left the cache since. */
+  tb = table_get (s, pos.t, true, &absent);
+  if (tb == NULL)
+    return -1;
+  if (!al->partial) {
+    /* A whole-chunk write past the file's end extended the file by
+     * itself; set the size the layers below believe in (a no-op for the
+     * file unless the disk's last chunk is short).  Up to every chunk
+     * reserved so far, never down: writes into the chunks reserved after
+     * this one may already be on their way, past its end.
+     */
+    if (s->next_chunk > s->file_chunks) {
+      if (vd_backend_resize (s->file, s->next_chunk * K) == -1)
+        return -1;
+      s->file_chunks = s->next_chunk;
+    }
+    table_set (s, tb, pos.entry, asif_entry_make (ASIF_ST_FULL, al->phys));
+    return 0;
+  }
+  sl = slice_find (s, al->v);
+  if (sl == NULL) {
+    sl = slice_add (s, al->v, tb->e[pos.bitmap_entry]);
+    if (sl == NULL)
+      return -1;
+  }
+  /* Bits left from a discarded earlier chunk of v do not count. */
+  sl->bm = tb->e[pos.bitmap_entry];
+  memset (sl->bits, 0, s->g.slice_bytes);
+  for (uint64_t b = o / B; b <= (o + n - 1) / B; ++b)
+    asif_bm_set (sl->bits, b, ASIF_BM_DATA);
+  sl->unpublished = true;
+  sl->dirty = true;
+  s->slices_dirty = true;
+  table_set (s, tb, pos.entry, asif_entry_make (ASIF_ST_PARTIAL, al->phys));
+  return 0;
+}
+
+/* Write the data of reserved chunk al without the lock, then commit it.
+ * A chunk whose write failed is never used again: it may hold part of
+ * the data, and fresh partial chunks must read as zeros.  It stays in
+ * the file unreferenced (check reports it as leaked).
+ */
+static int
+alloc_write (struct asif *s, const struct asif_alloc *al, const char *buf,
+             size_t n, uint64_t o)
+{
+  int r = cpwrite (s, buf, n, chunk_off (s, al->phys) + o, 0);
+
+  pthread_rwlock_wrlock (&s->lock);
+  if (r == 0)
+    r = alloc_commit_locked (s, al, n, o);
+  allocating_remove (s, al->v);
+  pthread_rwlock_unlock (&s->lock);
+  return r;
+}
+
+/* Slow path of a write piece: exclusive lock.  Writes into allocated
+ * chunks here; for an unallocated one, reserves a chunk in *al
+ * (ALLOC_RESERVED) for the caller to write without the lock.
+ */
+static int
+write_piece_locked (struct asif *s, const char *buf, size_t n, uint64_t v,
+                    uint64_t o, bool *meta, struct asif_alloc *al)
+{
+  uint64_t K = s->g.chunk_size;
   struct asif_pos pos;
   struct asif_table *tb;
   struct asif_slice *sl;
@@ -970,6 +1126,8 @@ write_piece_locked (struct asif *s, const char *buf, size_t n, uint64_t v,
   const char *why;
   bool absent, full;
 
+  if (allocating_has (s, v))
+    return ALLOC_BUSY;
   asif_locate (&s->g, v, &pos);
   tb = table_get (s, pos.t, true, &absent);
   if (tb == NULL)
@@ -995,7 +1153,7 @@ write_piece_locked (struct asif *s, const char *buf, size_t n, uint64_t v,
     if (sl == NULL)
       return -1;
     *meta = true;
-    return write_partial_locked (s, sl, phys, buf, n, o, false);
+    return write_partial_locked (s, sl, phys, buf, n, o);
 
   default:
     break;
@@ -1006,12 +1164,13 @@ write_piece_locked (struct asif *s, const char *buf, size_t n, uint64_t v,
    */
   full = o == 0 && (n == K || v * K + n == s->g.size);
   *meta = true;
+  if (allocating_reserve (s) == -1)
+    return -1;
   if (full) {
-    /* Past the file's end, append by writing: the data write extends
-     * the file (file systems handle an append better than filling a hole
-     * made by ftruncate), then the size is set (a no-op unless the
-     * disk's last chunk is short).  Inside space grown ahead, just
-     * write.  The lock is held, so nobody sees the entry before.
+    /* The next chunk, written by the caller: past the file's end the data
+     * write extends the file (file systems handle an append better than
+     * filling a hole made by ftruncate); inside space grown ahead it
+     * just writes.
      */
     uint64_t end;
     phys = s->next_chunk;
@@ -1021,16 +1180,10 @@ write_piece_locked (struct asif *s, const char *buf, size_t n, uint64_t v,
                     s->a.name);
       return -1;
     }
-    if (cpwrite (s, buf, n, chunk_off (s, phys), 0) == -1)
-      return -1;
-    if (phys >= s->file_chunks) {
-      if (vd_backend_resize (s->file, end) == -1)
-        return -1;
-      s->file_chunks = phys + 1;
-    }
     s->next_chunk = phys + 1;
-    table_set (s, tb, pos.entry, asif_entry_make (ASIF_ST_FULL, phys));
-    return 0;
+    *al = (struct asif_alloc) { .v = v, .phys = phys, .partial = false };
+    allocating_add (s, v);
+    return ALLOC_RESERVED;
   }
 
   /* A chunk discarded since the last flush may still be partial on disk,
@@ -1052,22 +1205,14 @@ write_piece_locked (struct asif *s, const char *buf, size_t n, uint64_t v,
   else if ((why = asif_check_bitmap_entry (bm, s->next_chunk)) != NULL)
     return corrupt (s, "table %" PRIu64 " group %" PRIu64 ": %s", pos.t,
                     pos.g, why);
+  /* A fresh chunk, grown by ftruncate: it reads as zeros, so the caller
+   * writes just its bytes, without padding the blocks they touch.
+   */
   if (alloc_chunk (s, &phys) == -1)
     return -1;
-  sl = slice_find (s, v);
-  if (sl == NULL) {
-    sl = slice_add (s, v, bm);
-    if (sl == NULL)
-      return -1;
-  }
-  sl->bm = bm;
-  memset (sl->bits, 0, s->g.slice_bytes);
-  sl->unpublished = true;
-  sl->dirty = true;
-  s->slices_dirty = true;
-  table_set (s, tb, pos.entry, asif_entry_make (ASIF_ST_PARTIAL, phys));
-  (void) B;
-  return write_partial_locked (s, sl, phys, buf, n, o, true);
+  *al = (struct asif_alloc) { .v = v, .phys = phys, .partial = true };
+  allocating_add (s, v);
+  return ALLOC_RESERVED;
 }
 
 static int
@@ -1112,9 +1257,23 @@ write_piece (struct asif *s, const char *buf, size_t n, uint64_t v,
     return cpwrite (s, buf, n, chunk_off (s, phys) + o,
                     fua && !*meta ? VD_FLAG_FUA : 0);
 
-  pthread_rwlock_wrlock (&s->lock);
-  r = write_piece_locked (s, buf, n, v, o, meta);
-  pthread_rwlock_unlock (&s->lock);
+  for (;;) {
+    struct asif_alloc al = { 0 };
+
+    pthread_rwlock_wrlock (&s->lock);
+    r = write_piece_locked (s, buf, n, v, o, meta, &al);
+    pthread_rwlock_unlock (&s->lock);
+    if (r == ALLOC_BUSY) {
+      /* Once the other write has allocated v, this one is an overwrite
+       * (or a partial write into its chunk): start over.
+       */
+      allocating_wait (s, v, false);
+      continue;
+    }
+    if (r == ALLOC_RESERVED)
+      r = alloc_write (s, &al, buf, n, o);
+    break;
+  }
   *meta = true;                 /* slow path: FUA needs a full flush */
   return r;
 }
@@ -1323,6 +1482,12 @@ asif_resize (struct vd_attachment *a, uint64_t new_size)
     return -1;
   }
   pthread_rwlock_wrlock (&s->lock);
+  /* No allocating write may commit an entry across the change of size. */
+  while (s->nr_allocating > 0) {
+    pthread_rwlock_unlock (&s->lock);
+    allocating_wait (s, 0, true);
+    pthread_rwlock_wrlock (&s->lock);
+  }
   /* Shrinking discards what falls off the end; growing clears whatever an
    * earlier shrink (by any tool) may have left past the old end, so the
    * new space reads as zeros.
@@ -1464,6 +1629,9 @@ asif_free (struct asif *s)
   free (s->dir);
   free (s->table_chunks);
   free (s->iobuf);
+  free (s->allocating);
+  pthread_cond_destroy (&s->alloc_cond);
+  pthread_mutex_destroy (&s->alloc_lock);
 }
 
 static int
@@ -1595,6 +1763,8 @@ vd_asif_open (struct vd_attachment *file, const struct vd_open_options *opts)
                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
   pthread_rwlock_init (&s->lock, &attr);
   pthread_rwlockattr_destroy (&attr);
+  pthread_mutex_init (&s->alloc_lock, NULL);
+  pthread_cond_init (&s->alloc_cond, NULL);
   for (int i = 0; i < ASIF_TABLE_CACHE; ++i)
     s->tables[i].t = UINT64_MAX;
 

@@ -59,6 +59,8 @@ struct faults {
   bool crashed;
   uint64_t rng;
   struct pending_vector pending;
+  _Atomic unsigned writes_in;   /* pwrite calls inside now */
+  _Atomic unsigned peak_writes; /* ... and at most */
 };
 
 #define FAULTS(a) ((struct faults *) (a))
@@ -279,13 +281,34 @@ faults_pread (struct vd_attachment *a, void *buf, size_t count,
   return r;
 }
 
+static void
+sleep_ms (unsigned ms)
+{
+  struct timespec ts = { .tv_sec = ms / 1000,
+    .tv_nsec = (long) (ms % 1000) * 1000000 };
+  while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
+    ;
+}
+
 static int
 faults_pwrite (struct vd_attachment *a, const void *buf, size_t count,
                uint64_t offset, uint32_t flags)
 {
+  struct faults *f = FAULTS (a);
   struct pending p = { .kind = K_WRITE, .offset = offset, .length = count,
                        .flags = flags, .data = (char *) buf };
-  return modify (FAULTS (a), &p);
+  unsigned in = atomic_fetch_add (&f->writes_in, 1) + 1;
+  unsigned peak = atomic_load (&f->peak_writes);
+  int r;
+
+  while (in > peak &&
+         !atomic_compare_exchange_weak (&f->peak_writes, &peak, in))
+    ;
+  if (f->cfg.write_delay_ms)
+    sleep_ms (f->cfg.write_delay_ms);
+  r = modify (f, &p);
+  atomic_fetch_sub (&f->writes_in, 1);
+  return r;
 }
 
 static int
@@ -319,12 +342,8 @@ faults_flush (struct vd_attachment *a, uint32_t flags)
   struct faults *f = FAULTS (a);
   int r;
 
-  if (f->cfg.flush_delay_ms) {
-    struct timespec ts = { .tv_sec = f->cfg.flush_delay_ms / 1000,
-      .tv_nsec = (long) (f->cfg.flush_delay_ms % 1000) * 1000000 };
-    while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
-      ;
-  }
+  if (f->cfg.flush_delay_ms)
+    sleep_ms (f->cfg.flush_delay_ms);
   pthread_mutex_lock (&f->lock);
   r = enter (f, K_FLUSH);
   if (r != 0) {
@@ -472,6 +491,12 @@ vd_faults_crashed (struct vd_attachment *a)
   r = f->crashed;
   pthread_mutex_unlock (&f->lock);
   return r;
+}
+
+unsigned
+vd_faults_peak_writes (struct vd_attachment *a)
+{
+  return atomic_load (&FAULTS (a)->peak_writes);
 }
 
 bool

@@ -12,7 +12,8 @@
  *    discard, write_zeroes, resize) are held in memory and reach the
  *    wrapped attachment only at flush; reads see them;
  *  - make every flush slow (a disk whose cache flush takes milliseconds),
- *    to show which callers are held up by a flush;
+ *    to show which callers are held up by a flush, and every write slow,
+ *    to show whether a caller's writes overlap;
  *  - simulate a crash (at the N-th modifying operation, or on request):
  *    unflushed modifications are dropped (all of them, or a random subset
  *    in random order), the operation in flight is torn (a random subset
@@ -71,6 +72,10 @@ struct vd_fault_config {
                                    long first, without holding the
                                    decorator's lock (other operations go
                                    on meanwhile) */
+  unsigned write_delay_ms;      /* a slow disk for writes: every pwrite
+                                   waits this long first, likewise outside
+                                   the lock, so a caller's concurrent
+                                   writes overlap (see vd_faults_peak_writes) */
 };
 
 /* Wrap next (owned by the result from now on, also on failure).  NULL
@@ -89,6 +94,10 @@ uint64_t vd_faults_count (struct vd_attachment *a, uint32_t ops);
  */
 int vd_faults_crash (struct vd_attachment *a);
 
+/* The most pwrite calls that were inside the decorator at the same time
+ * (with write_delay_ms, whether the caller issues writes concurrently).
+ */
+unsigned vd_faults_peak_writes (struct vd_attachment *a);
 /* Whether a crash happened / an injected failure was returned. */
 bool vd_faults_crashed (struct vd_attachment *a);
 bool vd_faults_failed (struct vd_attachment *a);
