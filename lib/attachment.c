@@ -475,6 +475,29 @@ vd_backend_pwrite (struct vd_attachment *a, const void *buf, size_t count,
 }
 
 int
+vd_backend_preadv (struct vd_attachment *a, const struct iovec *iov,
+                   int iovcnt, size_t count, uint64_t offset, uint32_t flags)
+{
+  if (iovcnt == 1)
+    return a->ops->pread (a, iov[0].iov_base, count, offset, flags);
+  if (a->ops->preadv)
+    return a->ops->preadv (a, iov, iovcnt, count, offset, flags);
+  return bounce_iov (a, iov, iovcnt, count, offset, flags, false);
+}
+
+int
+vd_backend_pwritev (struct vd_attachment *a, const struct iovec *iov,
+                    int iovcnt, size_t count, uint64_t offset,
+                    uint32_t flags)
+{
+  if (iovcnt == 1)
+    return a->ops->pwrite (a, iov[0].iov_base, count, offset, flags);
+  if (a->ops->pwritev)
+    return a->ops->pwritev (a, iov, iovcnt, count, offset, flags);
+  return bounce_iov (a, iov, iovcnt, count, offset, flags, true);
+}
+
+int
 vd_backend_flush (struct vd_attachment *a, uint32_t flags)
 {
   return a->ops->flush ? a->ops->flush (a, flags) : 0;

@@ -196,6 +196,16 @@ int vd_backend_pread (struct vd_attachment *a, void *buf, size_t count,
                       uint64_t offset, uint32_t flags);
 int vd_backend_pwrite (struct vd_attachment *a, const void *buf,
                        size_t count, uint64_t offset, uint32_t flags);
+/* The same over iovcnt (1..IOV_MAX) segments holding count bytes: the
+ * backend's own vectored call, or one buffer for a single segment, or
+ * through a bounce buffer.
+ */
+int vd_backend_preadv (struct vd_attachment *a, const struct iovec *iov,
+                       int iovcnt, size_t count, uint64_t offset,
+                       uint32_t flags);
+int vd_backend_pwritev (struct vd_attachment *a, const struct iovec *iov,
+                        int iovcnt, size_t count, uint64_t offset,
+                        uint32_t flags);
 int vd_backend_flush (struct vd_attachment *a, uint32_t flags);
 int vd_backend_discard (struct vd_attachment *a, uint64_t count,
                         uint64_t offset, uint32_t flags);

@@ -52,6 +52,47 @@ vd_iov_to_buf (const struct iovec *iov, int iovcnt, size_t skip, void *buf,
   walk (iov, iovcnt, skip, buf, n, 0);
 }
 
+void
+vd_iov_cursor_init (struct vd_iov_cursor *c, const struct iovec *iov,
+                    int iovcnt)
+{
+  *c = (struct vd_iov_cursor) { .iov = iov, .iovcnt = iovcnt };
+}
+
+int
+vd_iov_cursor_take (struct vd_iov_cursor *c, size_t n, struct iovec *sub)
+{
+  int k = 0;
+
+  while (n > 0 && c->i < c->iovcnt) {
+    size_t left = c->iov[c->i].iov_len - c->off;
+    size_t m = left < n ? left : n;
+
+    if (m > 0) {
+      sub[k].iov_base = (unsigned char *) c->iov[c->i].iov_base + c->off;
+      sub[k].iov_len = m;
+      k++;
+    }
+    n -= m;
+    c->off += m;
+    if (c->off == c->iov[c->i].iov_len) {
+      c->i++;
+      c->off = 0;
+    }
+  }
+  return k;
+}
+
+void
+vd_iov_zero (const struct iovec *iov, int iovcnt, size_t n)
+{
+  for (int i = 0; i < iovcnt && n > 0; ++i) {
+    size_t k = iov[i].iov_len < n ? iov[i].iov_len : n;
+    memset (iov[i].iov_base, 0, k);
+    n -= k;
+  }
+}
+
 int
 vd_iov_bounce (const struct iovec *iov, int iovcnt, size_t count,
                uint64_t offset, bool write, size_t align, size_t max,

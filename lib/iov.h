@@ -26,6 +26,29 @@ void vd_iov_from_buf (const struct iovec *iov, int iovcnt, size_t skip,
 void vd_iov_to_buf (const struct iovec *iov, int iovcnt, size_t skip,
                     void *buf, size_t n);
 
+/* A position in a vector of segments, for cutting it into consecutive
+ * pieces without copying.
+ */
+struct vd_iov_cursor {
+  const struct iovec *iov;
+  int iovcnt;
+  int i;                        /* current segment */
+  size_t off;                   /* bytes of it already taken */
+};
+
+void vd_iov_cursor_init (struct vd_iov_cursor *c, const struct iovec *iov,
+                         int iovcnt);
+
+/* Point sub (room for c->iovcnt entries) at the next n bytes and move
+ * past them; the number of entries (0 for n = 0).  The segments must
+ * hold n more bytes.  Empty segments are left out.
+ */
+int vd_iov_cursor_take (struct vd_iov_cursor *c, size_t n,
+                        struct iovec *sub);
+
+/* Fill the n bytes of the segments with zeros. */
+void vd_iov_zero (const struct iovec *iov, int iovcnt, size_t n);
+
 /* One piece of a bounced transfer: n bytes at offset, between buf and
  * the storage (write: buf holds the data).  0 or -1 (raised).
  */

@@ -186,8 +186,11 @@ VD_API int vd_attachment_pwrite (struct vd_attachment *a, const void *buf,
  * the count, and may not exceed the maximum request size.  RAW images
  * and block devices transfer straight into or out of the segments (one
  * preadv or pwritev2; with uncached access, when every segment's address
- * and length are aligned as O_DIRECT asks, else through a buffer); the
- * other kinds go through a buffer.  The array and the memory it points
+ * and length are aligned as O_DIRECT asks, else through a buffer); ASIF
+ * images likewise, one such call per chunk (or per run of written blocks
+ * of a partially written chunk; sub-block writes into a partially
+ * written chunk go through a buffer); the other kinds go through a
+ * buffer.  The array and the memory it points
  * to are used during the call only.  Flags, errors and blocking as for
  * pread and pwrite; EINVAL for more than IOV_MAX segments or a total
  * that overflows.  0 or -1.

@@ -35,12 +35,16 @@
  *
  *   Locking: one rwlock over the metadata.  Reads and writes of chunks
  *   that are already allocated (and blocks already marked written) take
- *   it shared for the lookup only and do their data I/O without it.
- *   Allocation, bitmap changes (with their data write, so a sub-block
- *   write never pads over a concurrent one), discard and flush take it
- *   exclusive.  Chunks are never reused while the image is open, so a
- *   reader holding a stale chunk number reads stale data, never another
- *   chunk's.
+ *   it shared for the lookup only and do their data I/O without it.  A
+ *   write into a new chunk reserves the chunk under the exclusive lock,
+ *   writes its data without the lock and takes the lock again to make
+ *   the entry visible (so a flush, which is exclusive, never publishes an
+ *   entry before its data); other writes into that new chunk wait for it.
+ *   Bitmap changes in an allocated chunk (with their data write, so a
+ *   sub-block write never pads over a concurrent one), discard and flush
+ *   take it exclusive.  Chunks are never reused while the image is open,
+ *   so a reader holding a stale chunk number reads stale data, never
+ *   another chunk's.
  */
 #include "config.h"
 
@@ -57,6 +61,7 @@
 #include "asif-internal.h"
 #include "byte-order.h"
 #include "checked-overflow.h"
+#include "iov.h"
 #include "minmax.h"
 #include "rounding.h"
 #include "uuid.h"
@@ -78,6 +83,32 @@ cpwrite (struct asif *s, const void *buf, size_t n, uint64_t off,
 {
   return vd_backend_pwrite (s->file, buf, n, off, flags);
 }
+
+static int
+cpreadv (struct asif *s, const struct iovec *iov, int cnt, size_t n,
+         uint64_t off)
+{
+  return vd_backend_preadv (s->file, iov, cnt, n, off, 0);
+}
+
+static int
+cpwritev (struct asif *s, const struct iovec *iov, int cnt, size_t n,
+          uint64_t off, uint32_t flags)
+{
+  return vd_backend_pwritev (s->file, iov, cnt, n, off, flags);
+}
+
+/* The caller's bytes for one chunk: n bytes in cnt segments (pointing
+ * into the caller's own), and room for cnt more to cut them into runs.
+ * A guest's request arrives as scattered pages; they go to the file as
+ * they are, in one vectored call per run.
+ */
+struct asif_data {
+  const struct iovec *iov;
+  int cnt;
+  size_t n;
+  struct iovec *scratch;
+};
 
 static int
 cflush (struct asif *s)
@@ -816,8 +847,8 @@ bad_bitmap_state (struct asif *s, uint64_t v, uint64_t b, unsigned st)
 /* pread */
 
 static int
-read_piece (struct asif *s, char *buf, size_t n, uint64_t v, uint64_t o,
-            uint8_t *bits)
+read_piece (struct asif *s, const struct asif_data *d, uint64_t v,
+            uint64_t o, uint8_t *bits)
 {
   uint64_t e, B = s->g.block_size;
 
@@ -826,28 +857,34 @@ read_piece (struct asif *s, char *buf, size_t n, uint64_t v, uint64_t o,
   switch (asif_entry_status (e)) {
   case ASIF_ST_EMPTY:
   case ASIF_ST_UNMAPPED:
-    memset (buf, 0, n);
+    vd_iov_zero (d->iov, d->cnt, d->n);
     return 0;
   case ASIF_ST_FULL:
-    return cpread (s, buf, n, chunk_off (s, asif_entry_index (e)) + o);
+    return cpreadv (s, d->iov, d->cnt, d->n,
+                    chunk_off (s, asif_entry_index (e)) + o);
   default: {
-    uint64_t pos = o, end = o + n;
+    uint64_t pos = o, end = o + d->n;
+    struct vd_iov_cursor c;
+
+    vd_iov_cursor_init (&c, d->iov, d->cnt);
     while (pos < end) {
       uint64_t b = pos / B;
       unsigned st = asif_bm_get (bits, b);
       uint64_t run_end;
+      int k;
       if (st > ASIF_BM_DATA)
         return bad_bitmap_state (s, v, b, st);
       while (++b * B < end && asif_bm_get (bits, b) == st)
         ;
       run_end = MIN (b * B, end);
+      k = vd_iov_cursor_take (&c, run_end - pos, d->scratch);
       if (st == ASIF_BM_DATA) {
-        if (cpread (s, buf + (pos - o), run_end - pos,
-                    chunk_off (s, asif_entry_index (e)) + pos) == -1)
+        if (cpreadv (s, d->scratch, k, run_end - pos,
+                     chunk_off (s, asif_entry_index (e)) + pos) == -1)
           return -1;
       }
       else
-        memset (buf + (pos - o), 0, run_end - pos);
+        vd_iov_zero (d->scratch, k, run_end - pos);
       pos = run_end;
     }
     return 0;
@@ -855,31 +892,80 @@ read_piece (struct asif *s, char *buf, size_t n, uint64_t v, uint64_t o,
   }
 }
 
+/* Scratch segment arrays for a request of iovcnt segments: the pieces
+ * of one chunk, and the runs cut from them (struct asif_data).
+ */
+#define ASIF_IOV_STACK 4
+
+struct asif_iov_scratch {
+  struct iovec stack[2 * ASIF_IOV_STACK];
+  struct iovec *piece, *run;
+};
+
 static int
-asif_pread (struct vd_attachment *a, void *buf, size_t count,
-            uint64_t offset, uint32_t flags)
+scratch_init (struct asif *s, struct asif_iov_scratch *sc, int iovcnt)
+{
+  if (iovcnt <= ASIF_IOV_STACK) {
+    sc->piece = sc->stack;
+    sc->run = sc->stack + ASIF_IOV_STACK;
+    return 0;
+  }
+  sc->piece = malloc (2 * (size_t) iovcnt * sizeof *sc->piece);
+  if (sc->piece == NULL) {
+    vd_error (errno, "%s", s->a.name);
+    return -1;
+  }
+  sc->run = sc->piece + iovcnt;
+  return 0;
+}
+
+static void
+scratch_free (struct asif_iov_scratch *sc)
+{
+  if (sc->piece != sc->stack)
+    free (sc->piece);
+}
+
+static int
+asif_preadv (struct vd_attachment *a, const struct iovec *iov, int iovcnt,
+             size_t count, uint64_t offset, uint32_t flags)
 {
   struct asif *s = ASIF (a);
   uint64_t K = s->g.chunk_size;
-  uint8_t *bits = NULL;
-  char *p = buf;
+  struct asif_iov_scratch sc;
+  struct vd_iov_cursor c;
+  uint8_t *bits;
   int r = 0;
 
+  if (scratch_init (s, &sc, iovcnt) == -1)
+    return -1;
   bits = malloc (s->g.slice_bytes);
   if (bits == NULL) {
     vd_error (errno, "%s: pread", a->name);
+    scratch_free (&sc);
     return -1;
   }
+  vd_iov_cursor_init (&c, iov, iovcnt);
   while (count > 0 && r == 0) {
     uint64_t v = offset / K, o = offset % K;
     size_t n = MIN ((uint64_t) count, K - o);
-    r = read_piece (s, p, n, v, o, bits);
-    p += n;
+    struct asif_data d = { .iov = sc.piece, .n = n, .scratch = sc.run };
+    d.cnt = vd_iov_cursor_take (&c, n, sc.piece);
+    r = read_piece (s, &d, v, o, bits);
     offset += n;
     count -= n;
   }
   free (bits);
+  scratch_free (&sc);
   return r;
+}
+
+static int
+asif_pread (struct vd_attachment *a, void *buf, size_t count,
+            uint64_t offset, uint32_t flags)
+{
+  struct iovec one = { .iov_base = buf, .iov_len = count };
+  return asif_preadv (a, &one, 1, count, offset, flags);
 }
 
 /* pwrite */
@@ -901,9 +987,9 @@ all_written (const uint8_t *bits, uint64_t b0, uint64_t b1)
  */
 static int
 write_partial_locked (struct asif *s, struct asif_slice *sl, uint64_t phys,
-                      const char *buf, size_t n, uint64_t o)
+                      const struct asif_data *d, uint64_t o)
 {
-  uint64_t B = s->g.block_size;
+  uint64_t B = s->g.block_size, n = d->n;
   uint64_t b0 = o / B, b1 = (o + n - 1) / B;
   uint64_t lo = b0 * B, hi = (b1 + 1) * B;
   bool head = o % B != 0, tail = (o + n) % B != 0;
@@ -911,7 +997,7 @@ write_partial_locked (struct asif *s, struct asif_slice *sl, uint64_t phys,
   if ((!head && !tail) ||
       ((!head || asif_bm_get (sl->bits, b0) == ASIF_BM_DATA) &&
        (!tail || asif_bm_get (sl->bits, b1) == ASIF_BM_DATA))) {
-    if (cpwrite (s, buf, n, chunk_off (s, phys) + o, 0) == -1)
+    if (cpwritev (s, d->iov, d->cnt, n, chunk_off (s, phys) + o, 0) == -1)
       return -1;
   }
   else {
@@ -926,7 +1012,7 @@ write_partial_locked (struct asif *s, struct asif_slice *sl, uint64_t phys,
     if (r == 0 && tail && asif_bm_get (sl->bits, b1) == ASIF_BM_DATA)
       r = cpread (s, pad + (hi - lo - B), B, chunk_off (s, phys) + hi - B);
     if (r == 0) {
-      memcpy (pad + (o - lo), buf, n);
+      vd_iov_to_buf (d->iov, d->cnt, 0, pad + (o - lo), n);
       r = cpwrite (s, pad, hi - lo, chunk_off (s, phys) + lo, 0);
     }
     free (pad);
@@ -1097,10 +1183,11 @@ alloc_commit_locked (struct asif *s, const struct asif_alloc *al, size_t n,
  * the file unreferenced (check reports it as leaked).
  */
 static int
-alloc_write (struct asif *s, const struct asif_alloc *al, const char *buf,
-             size_t n, uint64_t o)
+alloc_write (struct asif *s, const struct asif_alloc *al,
+             const struct asif_data *d, uint64_t o)
 {
-  int r = cpwrite (s, buf, n, chunk_off (s, al->phys) + o, 0);
+  size_t n = d->n;
+  int r = cpwritev (s, d->iov, d->cnt, n, chunk_off (s, al->phys) + o, 0);
 
   pthread_rwlock_wrlock (&s->lock);
   if (r == 0)
@@ -1115,9 +1202,10 @@ alloc_write (struct asif *s, const struct asif_alloc *al, const char *buf,
  * (ALLOC_RESERVED) for the caller to write without the lock.
  */
 static int
-write_piece_locked (struct asif *s, const char *buf, size_t n, uint64_t v,
+write_piece_locked (struct asif *s, const struct asif_data *d, uint64_t v,
                     uint64_t o, bool *meta, struct asif_alloc *al)
 {
+  size_t n = d->n;
   uint64_t K = s->g.chunk_size;
   struct asif_pos pos;
   struct asif_table *tb;
@@ -1144,7 +1232,7 @@ write_piece_locked (struct asif *s, const char *buf, size_t n, uint64_t v,
   case ASIF_ST_FULL:
     if (guard_data_chunk (s, v, phys, bm) == -1)
       return -1;
-    return cpwrite (s, buf, n, chunk_off (s, phys) + o, 0);
+    return cpwritev (s, d->iov, d->cnt, n, chunk_off (s, phys) + o, 0);
 
   case ASIF_ST_PARTIAL:
     if (guard_data_chunk (s, v, phys, bm) == -1)
@@ -1153,7 +1241,7 @@ write_piece_locked (struct asif *s, const char *buf, size_t n, uint64_t v,
     if (sl == NULL)
       return -1;
     *meta = true;
-    return write_partial_locked (s, sl, phys, buf, n, o);
+    return write_partial_locked (s, sl, phys, d, o);
 
   default:
     break;
@@ -1216,10 +1304,10 @@ write_piece_locked (struct asif *s, const char *buf, size_t n, uint64_t v,
 }
 
 static int
-write_piece (struct asif *s, const char *buf, size_t n, uint64_t v,
+write_piece (struct asif *s, const struct asif_data *d, uint64_t v,
              uint64_t o, uint32_t fua, bool *meta)
 {
-  uint64_t B = s->g.block_size;
+  uint64_t B = s->g.block_size, n = d->n;
   struct asif_pos pos;
   struct asif_table *tb;
   uint64_t e = 0, phys = 0;
@@ -1254,14 +1342,14 @@ write_piece (struct asif *s, const char *buf, size_t n, uint64_t v,
   }
   pthread_rwlock_unlock (&s->lock);
   if (fast)
-    return cpwrite (s, buf, n, chunk_off (s, phys) + o,
-                    fua && !*meta ? VD_FLAG_FUA : 0);
+    return cpwritev (s, d->iov, d->cnt, n, chunk_off (s, phys) + o,
+                     fua && !*meta ? VD_FLAG_FUA : 0);
 
   for (;;) {
     struct asif_alloc al = { 0 };
 
     pthread_rwlock_wrlock (&s->lock);
-    r = write_piece_locked (s, buf, n, v, o, meta, &al);
+    r = write_piece_locked (s, d, v, o, meta, &al);
     pthread_rwlock_unlock (&s->lock);
     if (r == ALLOC_BUSY) {
       /* Once the other write has allocated v, this one is an overwrite
@@ -1271,7 +1359,7 @@ write_piece (struct asif *s, const char *buf, size_t n, uint64_t v,
       continue;
     }
     if (r == ALLOC_RESERVED)
-      r = alloc_write (s, &al, buf, n, o);
+      r = alloc_write (s, &al, d, o);
     break;
   }
   *meta = true;                 /* slow path: FUA needs a full flush */
@@ -1279,27 +1367,41 @@ write_piece (struct asif *s, const char *buf, size_t n, uint64_t v,
 }
 
 static int
-asif_pwrite (struct vd_attachment *a, const void *buf, size_t count,
-             uint64_t offset, uint32_t flags)
+asif_pwritev (struct vd_attachment *a, const struct iovec *iov, int iovcnt,
+              size_t count, uint64_t offset, uint32_t flags)
 {
   struct asif *s = ASIF (a);
   uint64_t K = s->g.chunk_size;
   uint32_t fua = flags & VD_FLAG_FUA;
-  const char *p = buf;
+  struct asif_iov_scratch sc;
+  struct vd_iov_cursor c;
   bool meta = false;
+  int r = 0;
 
-  while (count > 0) {
+  if (scratch_init (s, &sc, iovcnt) == -1)
+    return -1;
+  vd_iov_cursor_init (&c, iov, iovcnt);
+  while (count > 0 && r == 0) {
     uint64_t v = offset / K, o = offset % K;
     size_t n = MIN ((uint64_t) count, K - o);
-    if (write_piece (s, p, n, v, o, fua, &meta) == -1)
-      return -1;
-    p += n;
+    struct asif_data d = { .iov = sc.piece, .n = n, .scratch = sc.run };
+    d.cnt = vd_iov_cursor_take (&c, n, sc.piece);
+    r = write_piece (s, &d, v, o, fua, &meta);
     offset += n;
     count -= n;
   }
-  if (fua && meta)
-    return asif_flush_all (s);
-  return 0;
+  scratch_free (&sc);
+  if (r == 0 && fua && meta)
+    r = asif_flush_all (s);
+  return r;
+}
+
+static int
+asif_pwrite (struct vd_attachment *a, const void *buf, size_t count,
+             uint64_t offset, uint32_t flags)
+{
+  struct iovec one = { .iov_base = (void *) buf, .iov_len = count };
+  return asif_pwritev (a, &one, 1, count, offset, flags);
 }
 
 static int
@@ -1659,6 +1761,8 @@ static const struct vd_backend_ops asif_ops = {
   .format = "asif",
   .pread = asif_pread,
   .pwrite = asif_pwrite,
+  .preadv = asif_preadv,
+  .pwritev = asif_pwritev,
   .flush = asif_flush,
   .discard = asif_discard,
   .write_zeroes = asif_write_zeroes,
@@ -1720,8 +1824,13 @@ read_metadata (struct asif *s)
       s->meta_bm_phys = tb->e[pos.bitmap_entry];
     pthread_rwlock_unlock (&s->lock);
   }
-  if (read_piece (s, buf, len, v, 0, bits) == -1 ||
-      asif_decode_meta (s->a.name, (uint8_t *) buf, len, &s->meta) == -1)
+  {
+    struct iovec one = { .iov_base = buf, .iov_len = len }, run;
+    struct asif_data d = { .iov = &one, .cnt = 1, .n = len, .scratch = &run };
+    if (read_piece (s, &d, v, 0, bits) == -1)
+      goto out;
+  }
+  if (asif_decode_meta (s->a.name, (uint8_t *) buf, len, &s->meta) == -1)
     goto out;
   s->meta_ok = true;
   r = 0;

@@ -372,6 +372,40 @@ test_vectored (struct vd_attachment *a)
     vector_round_trip (a, iov, 3, base + (4u << 20), 0, 5, __LINE__);
   }
 
+  /* Data and holes in one vector: small unaligned writes into space
+   * never written (ASIF: a partial chunk whose written and unwritten
+   * runs alternate), read back in segments that cross the runs.  The
+   * result must be what pread gives.
+   */
+  {
+    const size_t span = 1u << 20;
+    uint64_t at = base + (10u << 20);
+    char *want = malloc (span), *got;
+    size_t total = 0, t2;
+
+    CHECK (want != NULL);
+    for (int k = 0; k < 16; ++k) {
+      fill (one, sizeof one, 100 + k);
+      CHECK (vd_attachment_pwrite (a, one, sizeof one,
+                                   at + (uint64_t) k * 65536 + k * 37,
+                                   0) == 0);
+    }
+    CHECK (vd_attachment_pread (a, want, span, at, 0) == 0);
+    for (n = 0; total < span; ++n) {
+      size_t len = 3000 + (size_t) (n % 7) * 4093;
+      if (len > span - total)
+        len = span - total;
+      iov[n] = (struct iovec) { arena + total + (size_t) n * 16, len };
+      memset (iov[n].iov_base, 0xee, len);
+      total += len;
+    }
+    CHECK (vd_attachment_preadv (a, iov, n, at, 0) == 0);
+    got = gather (iov, n, &t2);
+    CHECK (t2 == span && memcmp (got, want, span) == 0);
+    free (got);
+    free (want);
+  }
+
   /* Nothing at all, even at the end. */
   CHECK (vd_attachment_preadv (a, NULL, 0, size, 0) == 0);
   CHECK (vd_attachment_pwritev (a, iov, 0, size, 0) == 0);
