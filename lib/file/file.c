@@ -415,14 +415,35 @@ full_pwrite (struct vd_file *f, const void *buf, size_t count,
 static void *
 bounce_alloc (struct vd_file *f, size_t size)
 {
-  void *p = NULL;
-  int r = posix_memalign (&p, MAX (f->mem_align, (uint32_t) 4096), size);
+  /* Aligned by hand inside a malloc block, the block's address kept just
+   * below the buffer: posix_memalign's split-off slack fragments the
+   * heap of a long-running multi-threaded process (see server/buf.c).
+   */
+  size_t align = MAX (f->mem_align, (uint32_t) 4096);
+  char *block = NULL;
+  uintptr_t p;
 
-  if (r != 0) {
-    vd_error (r, "%s: allocating a %zu byte I/O buffer", f->name, size);
+  if (size <= SIZE_MAX - align - sizeof (void *))
+    block = malloc (size + align - 1 + sizeof (void *));
+  if (block == NULL) {
+    vd_error (ENOMEM, "%s: allocating a %zu byte I/O buffer", f->name, size);
     return NULL;
   }
-  return p;
+  p = ((uintptr_t) block + sizeof (void *) + align - 1) &
+    ~(uintptr_t) (align - 1);
+  memcpy ((char *) p - sizeof (void *), &block, sizeof block);
+  return (void *) p;
+}
+
+static void
+bounce_free (void *p)
+{
+  void *block;
+
+  if (p == NULL)
+    return;
+  memcpy (&block, (char *) p - sizeof (void *), sizeof block);
+  free (block);
 }
 
 /* Bounce buffer for a request of count bytes: big enough for the widened
@@ -487,7 +508,7 @@ vd_file_pread (struct vd_file *f, void *buf, size_t count, uint64_t offset)
     count -= n;
   }
   pthread_rwlock_unlock (&f->rmw_lock);
-  free (bounce);
+  bounce_free (bounce);
   return r;
 }
 
@@ -551,7 +572,7 @@ vd_file_pwrite (struct vd_file *f, const void *buf, size_t count,
     count -= n;
   }
   pthread_rwlock_unlock (&f->rmw_lock);
-  free (bounce);
+  bounce_free (bounce);
   return r;
 }
 
@@ -719,7 +740,7 @@ vd_file_write_zero_buffers (struct vd_file *f, uint64_t count,
     offset += n;
     count -= n;
   }
-  free (zero);
+  bounce_free (zero);
   return r;
 }
 
