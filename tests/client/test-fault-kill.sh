@@ -85,28 +85,33 @@ cleanup_fn "kill $client"
 
 # The killer: random moments (10-500 ms apart), random downtime
 # (0-300 ms), so kills land in the handshake, mid-request, mid-flush and
-# while idle.  Three kills in four first wait until the client is
-# connected to the new server (so on a loaded machine, where a restart
-# can take longer than the gap, kills still hit live connections); the
-# fourth may hit a server still starting.
+# while idle.  Three kills in four (by position, so that every seed has
+# them) first wait until the client is connected to the new server (so
+# on a loaded machine, where a restart can take longer than the gap,
+# kills still hit live connections); the fourth may hit a server still
+# starting.  RANDOM is read outside command substitutions only: a
+# subshell's draws do not advance the script's sequence, so VD_SEED
+# would not reproduce a run (and a draw that decided whether to wait
+# once left only 4 waiting kills of 10, below the check at the end).
 RANDOM=${VD_SEED:-$$}
 echo "seed ${VD_SEED:-$$}"
 nconn () { local n; n=$(grep -c ' connected$' "$tmpdir/events" 2>/dev/null) || true; echo "${n:-0}"; }
 hits=0
 base=0          # connections made before this server instance started
 for (( i = 1; i <= kills; i++ )); do
-    if (( RANDOM % 4 != 0 )); then
+    gap=$(( RANDOM % 490 + 10 )) down=$(( RANDOM % 300 ))
+    if (( i % 4 != 0 )); then
         for (( w = 0; w < 400 && $(nconn) <= base; w++ )); do
             kill -0 "$client" 2>/dev/null || break
             sleep 0.025
         done
         [ "$(nconn)" -gt "$base" ] && hits=$(( hits + 1 ))
     fi
-    sleep "0.$(printf '%03d' $(( RANDOM % 490 + 10 )))"
+    sleep "0.$(printf '%03d' "$gap")"
     kill -0 "$client" 2>/dev/null || break
     kill_server
     base=$(nconn)
-    sleep "0.$(printf '%03d' $(( RANDOM % 300 )))"
+    sleep "0.$(printf '%03d' "$down")"
     start_server
 done
 touch "$tmpdir/stop"
