@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aligned-alloc.h"
 #include "errors.h"
 #include "iov.h"
 
@@ -99,18 +100,13 @@ vd_iov_bounce (const struct iovec *iov, int iovcnt, size_t count,
                vd_iov_piece_fn piece, void *opaque, const char *name)
 {
   size_t bsize = count < max ? count : max;
-  /* Aligned by hand in a malloc block: posix_memalign's split-off slack
-   * fragments the heap of a long-running multi-threaded process.
-   */
-  void *block = malloc (bsize + align - 1);
-  char *buf;
+  char *buf = vd_aligned_alloc (align, bsize);
   int r = 0;
 
-  if (block == NULL) {
+  if (buf == NULL) {
     vd_error (errno, "%s: allocating a %zu byte I/O buffer", name, bsize);
     return -1;
   }
-  buf = (char *) (((uintptr_t) block + align - 1) & ~(uintptr_t) (align - 1));
   for (size_t done = 0; done < count && r == 0; ) {
     size_t n = count - done < bsize ? count - done : bsize;
     if (write)
@@ -120,6 +116,6 @@ vd_iov_bounce (const struct iovec *iov, int iovcnt, size_t count,
       vd_iov_from_buf (iov, iovcnt, done, buf, n);
     done += n;
   }
-  free (block);
+  vd_aligned_free (buf);
   return r;
 }

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "vdisk/attachment.h"
+#include "aligned-alloc.h"
 #include "errors.h"
 #include "file.h"
 #include "iov.h"
@@ -415,35 +416,11 @@ full_pwrite (struct vd_file *f, const void *buf, size_t count,
 static void *
 bounce_alloc (struct vd_file *f, size_t size)
 {
-  /* Aligned by hand inside a malloc block, the block's address kept just
-   * below the buffer: posix_memalign's split-off slack fragments the
-   * heap of a long-running multi-threaded process (see server/buf.c).
-   */
-  size_t align = MAX (f->mem_align, (uint32_t) 4096);
-  char *block = NULL;
-  uintptr_t p;
-
-  if (size <= SIZE_MAX - align - sizeof (void *))
-    block = malloc (size + align - 1 + sizeof (void *));
-  if (block == NULL) {
-    vd_error (ENOMEM, "%s: allocating a %zu byte I/O buffer", f->name, size);
-    return NULL;
-  }
-  p = ((uintptr_t) block + sizeof (void *) + align - 1) &
-    ~(uintptr_t) (align - 1);
-  memcpy ((char *) p - sizeof (void *), &block, sizeof block);
-  return (void *) p;
-}
-
-static void
-bounce_free (void *p)
-{
-  void *block;
+  void *p = vd_aligned_alloc (MAX (f->mem_align, (uint32_t) 4096), size);
 
   if (p == NULL)
-    return;
-  memcpy (&block, (char *) p - sizeof (void *), sizeof block);
-  free (block);
+    vd_error (errno, "%s: allocating a %zu byte I/O buffer", f->name, size);
+  return p;
 }
 
 /* Bounce buffer for a request of count bytes: big enough for the widened
@@ -508,7 +485,7 @@ vd_file_pread (struct vd_file *f, void *buf, size_t count, uint64_t offset)
     count -= n;
   }
   pthread_rwlock_unlock (&f->rmw_lock);
-  bounce_free (bounce);
+  vd_aligned_free (bounce);
   return r;
 }
 
@@ -572,7 +549,7 @@ vd_file_pwrite (struct vd_file *f, const void *buf, size_t count,
     count -= n;
   }
   pthread_rwlock_unlock (&f->rmw_lock);
-  bounce_free (bounce);
+  vd_aligned_free (bounce);
   return r;
 }
 
@@ -740,7 +717,7 @@ vd_file_write_zero_buffers (struct vd_file *f, uint64_t count,
     offset += n;
     count -= n;
   }
-  bounce_free (zero);
+  vd_aligned_free (zero);
   return r;
 }
 
