@@ -316,11 +316,30 @@ bounce_iov (struct vd_attachment *a, const struct iovec *iov, int iovcnt,
                         IOV_BOUNCE_MAX, bounce_piece, &b, a->name);
 }
 
+/* A vectored request already checked, count > 0: one buffer if only one
+ * segment holds bytes, else the backend's own vectored call, else through
+ * a buffer.  For the public calls and for layered backends alike.
+ */
+static int
+rw_vector (struct vd_attachment *a, const struct iovec *iov, int iovcnt,
+           size_t count, uint64_t offset, uint32_t flags, bool write)
+{
+  const struct iovec *one = single_segment (iov, iovcnt);
+
+  if (one)
+    return write ? a->ops->pwrite (a, one->iov_base, count, offset, flags)
+      : a->ops->pread (a, one->iov_base, count, offset, flags);
+  if (write && a->ops->pwritev)
+    return a->ops->pwritev (a, iov, iovcnt, count, offset, flags);
+  if (!write && a->ops->preadv)
+    return a->ops->preadv (a, iov, iovcnt, count, offset, flags);
+  return bounce_iov (a, iov, iovcnt, count, offset, flags, write);
+}
+
 VD_API int
 vd_attachment_preadv (struct vd_attachment *a, const struct iovec *iov,
                       int iovcnt, uint64_t offset, uint32_t flags)
 {
-  const struct iovec *one;
   size_t count;
 
   if (vd_backend_start (a) == -1 ||
@@ -331,18 +350,13 @@ vd_attachment_preadv (struct vd_attachment *a, const struct iovec *iov,
     return -1;
   if (count == 0)
     return 0;
-  if (a->ops->preadv)
-    return a->ops->preadv (a, iov, iovcnt, count, offset, flags);
-  if ((one = single_segment (iov, iovcnt)) != NULL)
-    return a->ops->pread (a, one->iov_base, count, offset, flags);
-  return bounce_iov (a, iov, iovcnt, count, offset, flags, false);
+  return rw_vector (a, iov, iovcnt, count, offset, flags, false);
 }
 
 VD_API int
 vd_attachment_pwritev (struct vd_attachment *a, const struct iovec *iov,
                        int iovcnt, uint64_t offset, uint32_t flags)
 {
-  const struct iovec *one;
   size_t count;
 
   if (vd_backend_start (a) == -1 ||
@@ -354,11 +368,7 @@ vd_attachment_pwritev (struct vd_attachment *a, const struct iovec *iov,
     return -1;
   if (count == 0)
     return 0;
-  if (a->ops->pwritev)
-    return a->ops->pwritev (a, iov, iovcnt, count, offset, flags);
-  if ((one = single_segment (iov, iovcnt)) != NULL)
-    return a->ops->pwrite (a, one->iov_base, count, offset, flags);
-  return bounce_iov (a, iov, iovcnt, count, offset, flags, true);
+  return rw_vector (a, iov, iovcnt, count, offset, flags, true);
 }
 
 VD_API int
@@ -478,11 +488,7 @@ int
 vd_backend_preadv (struct vd_attachment *a, const struct iovec *iov,
                    int iovcnt, size_t count, uint64_t offset, uint32_t flags)
 {
-  if (iovcnt == 1)
-    return a->ops->pread (a, iov[0].iov_base, count, offset, flags);
-  if (a->ops->preadv)
-    return a->ops->preadv (a, iov, iovcnt, count, offset, flags);
-  return bounce_iov (a, iov, iovcnt, count, offset, flags, false);
+  return rw_vector (a, iov, iovcnt, count, offset, flags, false);
 }
 
 int
@@ -490,11 +496,7 @@ vd_backend_pwritev (struct vd_attachment *a, const struct iovec *iov,
                     int iovcnt, size_t count, uint64_t offset,
                     uint32_t flags)
 {
-  if (iovcnt == 1)
-    return a->ops->pwrite (a, iov[0].iov_base, count, offset, flags);
-  if (a->ops->pwritev)
-    return a->ops->pwritev (a, iov, iovcnt, count, offset, flags);
-  return bounce_iov (a, iov, iovcnt, count, offset, flags, true);
+  return rw_vector (a, iov, iovcnt, count, offset, flags, true);
 }
 
 int

@@ -196,9 +196,10 @@ int vd_backend_pread (struct vd_attachment *a, void *buf, size_t count,
                       uint64_t offset, uint32_t flags);
 int vd_backend_pwrite (struct vd_attachment *a, const void *buf,
                        size_t count, uint64_t offset, uint32_t flags);
-/* The same over iovcnt (1..IOV_MAX) segments holding count bytes: the
- * backend's own vectored call, or one buffer for a single segment, or
- * through a bounce buffer.
+/* The same over iovcnt (1..IOV_MAX) segments holding count (> 0) bytes,
+ * as vd_attachment_preadv/pwritev do after their checks: one buffer when
+ * a single segment holds bytes, else the backend's own vectored call,
+ * else through a bounce buffer.
  */
 int vd_backend_preadv (struct vd_attachment *a, const struct iovec *iov,
                        int iovcnt, size_t count, uint64_t offset,

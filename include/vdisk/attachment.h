@@ -185,7 +185,8 @@ VD_API int vd_attachment_pwrite (struct vd_attachment *a, const void *buf,
  * (0 to IOV_MAX), in order, as if they were one buffer; their total is
  * the count, and may not exceed the maximum request size.  RAW images
  * and block devices transfer straight into or out of the segments (one
- * preadv or pwritev2; with uncached access, when every segment's address
+ * preadv or pwritev2, or pread/pwrite when a single segment holds all
+ * the bytes; with uncached access, when every segment's address
  * and length are aligned as O_DIRECT asks, else through a buffer); ASIF
  * images likewise, one such call per chunk (or per run of written blocks
  * of a partially written chunk; sub-block writes into a partially
