@@ -1824,12 +1824,8 @@ read_metadata (struct asif *s)
       s->meta_bm_phys = tb->e[pos.bitmap_entry];
     pthread_rwlock_unlock (&s->lock);
   }
-  {
-    struct iovec one = { .iov_base = buf, .iov_len = len }, run;
-    struct asif_data d = { .iov = &one, .cnt = 1, .n = len, .scratch = &run };
-    if (read_piece (s, &d, v, 0, bits) == -1)
-      goto out;
-  }
+  if (asif_pread (&s->a, buf, len, v * s->g.chunk_size, 0) == -1)
+    goto out;
   if (asif_decode_meta (s->a.name, (uint8_t *) buf, len, &s->meta) == -1)
     goto out;
   s->meta_ok = true;
