@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -212,12 +213,20 @@ static int
 raw_resize (struct vd_attachment *a, uint64_t new_size)
 {
   struct raw *r = RAW (a);
+  struct stat st;
 
   if (r->f.direct && !IS_ALIGNED (new_size, (uint64_t) r->f.align)) {
     vd_error_msg (EINVAL, "%s: uncached images must have a size that is a "
                   "multiple of %" PRIu32, a->name, r->f.align);
     return -1;
   }
+  /* A layer above (ASIF) sets the size after writes past the end have
+   * already made the file that long.  ftruncate to the same size is not
+   * free: it still updates the inode's times and marks it dirty, which
+   * cost 3% of a sequential first write of an ASIF image.
+   */
+  if (fstat (r->f.fd, &st) == 0 && (uint64_t) st.st_size == new_size)
+    return 0;
   if (ftruncate (r->f.fd, new_size) == -1) {
     vd_error (errno, "%s: resizing to %" PRIu64, a->name, new_size);
     return -1;
