@@ -16,6 +16,11 @@
 #        CACHE (writeback: the page cache; none: O_DIRECT for all formats)
 #        SETTLE (2: seconds to wait after dropping the page cache, as root,
 #        before each timed write)
+#        READ_PASSES (4: the read rows go over their region this many
+#        times; one pass of 1 GiB from the page cache takes 60 ms, too
+#        short to time)
+#        WARM_MIB (3072: memory touched and freed right before each timed
+#        write, see warm_memory in bench-functions.sh; 0 = off)
 set -euo pipefail
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +31,7 @@ seq_count=${SEQ_COUNT:-1024}
 rnd_count=${RND_COUNT:-16384}
 rr_count=${RR_COUNT:-65536}
 repeat=${REPEAT:-5}
+passes=${READ_PASSES:-4}
 settle=${SETTLE:-2}
 cache=${CACHE:-writeback}
 case $cache in
@@ -71,13 +77,15 @@ run ()
     # pages to the host, filling the page cache from memory the host has
     # taken back costs several times more than from memory freed a moment
     # ago, so without this a tool's write speed depended on what ran just
-    # before it (docs/benchmarks.md).
+    # before it (docs/benchmarks.md).  Then memory is warmed, so that no
+    # format pays for those host faults (warm_memory).
     if [ "$rw" = write ]; then
         sync
         if [ -w /proc/sys/vm/drop_caches ]; then
             echo 3 > /proc/sys/vm/drop_caches
             sleep "$settle"
         fi
+        warm_memory
     fi
     t0=$(date +%s.%N)
     if [ "$fmt" = qcow2 ]; then
@@ -106,8 +114,8 @@ for ((i = 0; i < repeat; i++)); do
         # Sequential region, written once from scratch, then read.
         p=$(fresh $fmt $seq_size)
         res[seqwrite-1M-first,$fmt]+="$(run $fmt write 1048576 $seq_count 1048576 "$p") "
-        res[seqread-1M,$fmt]+="$(run $fmt read 1048576 $seq_count 1048576 "$p") "
-        res[randread-4K,$fmt]+="$(run $fmt read 4096 $rr_count $step "$p") "
+        res[seqread-1M,$fmt]+="$(run $fmt read 1048576 $((seq_count * passes)) 1048576 "$p") "
+        res[randread-4K,$fmt]+="$(run $fmt read 4096 $((rr_count * passes)) $step "$p") "
         res[randwrite-4K-over,$fmt]+="$(run $fmt write 4096 $rnd_count $step "$p") "
         rm -f "$p"
         # Scattered first touches over a large empty disk.
@@ -127,5 +135,5 @@ for r in "${rows[@]}"; do
         "$(awk -v a="$asif" -v b="$qcow" 'BEGIN {print a / b}')"
 done
 echo "(seq: $seq_count x 1 MiB; random: $rnd_count 4 KiB writes, $rr_count 4 KiB" \
-     "reads, step $step bytes; median of $repeat; cache $cache; writes include" \
+     "reads x $passes passes, step $step bytes; median of $repeat; cache $cache; writes include" \
      "open, close and the final flush; load average: $(cut -d' ' -f1-3 /proc/loadavg))"
