@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -213,7 +212,7 @@ static int
 raw_resize (struct vd_attachment *a, uint64_t new_size)
 {
   struct raw *r = RAW (a);
-  struct stat st;
+  int64_t cur;
 
   if (r->f.direct && !IS_ALIGNED (new_size, (uint64_t) r->f.align)) {
     vd_error_msg (EINVAL, "%s: uncached images must have a size that is a "
@@ -225,7 +224,10 @@ raw_resize (struct vd_attachment *a, uint64_t new_size)
    * free: it still updates the inode's times and marks it dirty, which
    * cost 3% of a sequential first write of an ASIF image.
    */
-  if (fstat (r->f.fd, &st) == 0 && (uint64_t) st.st_size == new_size)
+  cur = vd_file_get_size (&r->f);
+  if (cur == -1)
+    return -1;
+  if ((uint64_t) cur == new_size)
     return 0;
   if (ftruncate (r->f.fd, new_size) == -1) {
     vd_error (errno, "%s: resizing to %" PRIu64, a->name, new_size);
