@@ -125,6 +125,7 @@ struct conn {
   int wake_fd;                  /* eventfd: workers and stop wake us */
   pthread_t thread;
   bool thread_started;
+  bool tcp;                     /* a TCP socket (replies are held back) */
 
   /* Negotiated state. */
   bool fixed_newstyle, no_zeroes, structured, extended;
@@ -149,6 +150,9 @@ struct conn {
   uint64_t inline_ewma_ns;
   unsigned inline_probe;
   uint64_t poll_ns;             /* current busy-poll window (conn thread) */
+  uint64_t hold_ns;             /* current reply-hold window (conn thread) */
+  unsigned hold_skipped;        /* batches since holding was last tried */
+  uint64_t nr_dispatched;       /* requests parsed whole (conn thread) */
 
   /* Output queue and accounting (out_lock). */
   pthread_mutex_t out_lock;

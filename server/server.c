@@ -770,6 +770,7 @@ accept_one (struct server *s, struct listener *l)
   pthread_attr_t attr;
   struct conn *c;
   int fd, one = 1, err;
+  bool tcp;
 
   fd = accept4 (l->fd, NULL, NULL, SOCK_CLOEXEC);
   if (fd == -1) {
@@ -783,7 +784,8 @@ accept_one (struct server *s, struct listener *l)
     return;
   }
   peer_name (fd, peer, sizeof peer);
-  setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  /* Fails on a unix socket: that is how we know it is TCP. */
+  tcp = setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0;
 
   pthread_mutex_lock (&s->lock);
   if (s->nr_conns >= s->cfg.max_connections) {
@@ -801,6 +803,7 @@ accept_one (struct server *s, struct listener *l)
     return;
   }
   c->id = ++s->next_conn_id;
+  c->tcp = tcp;
   c->next_conn = s->conns;
   if (s->conns)
     s->conns->prev_conn = c;
