@@ -163,6 +163,7 @@ struct conn {
   bool want_wake;               /* conn thread wants a wake on release */
   bool polls_out;               /* conn thread polls for POLLOUT */
   bool batching;                /* conn thread will flush after its batch */
+  bool sending;                 /* a thread is sending, without the lock */
 
   /* Worker queue (pool lock). */
   struct request *job_head, *job_tail;

@@ -16,6 +16,16 @@
  *   in-flight bytes is used up.  While the connection thread runs a batch
  *   of requests inline it sets `batching` and sends once at the end.
  *
+ *   One thread sends at a time (`sending`), and it sends without the
+ *   lock: the items it sends stay at the head of the queue, others only
+ *   append at the tail and leave, and the sender takes what they added
+ *   before it stops.  Sending under the lock made every other worker and
+ *   the connection thread (which takes the lock to account each request
+ *   it reads) wait for a 1 MiB sendmsg: 5.3 futex calls per request of a
+ *   4-connection sequential read over TCP, against nbdkit's 2.1.  While a
+ *   send is under way nobody frees an item: dropping the queue is left to
+ *   the sender.
+ *
  *   Items carry the accounting they release (bytes and requests in
  *   flight) and the buffer they free, so memory is returned as soon as
  *   the client has it.
@@ -69,6 +79,9 @@ out_drop_locked (struct conn *c)
 {
   struct out_item *it, *next;
 
+  if (c->sending)
+    return;                     /* the sender drops them (c->dead is set) */
+
   for (it = c->out_head; it; it = next) {
     next = it->next;
     item_done (c, it);
@@ -79,9 +92,12 @@ out_drop_locked (struct conn *c)
 int
 out_flush_locked (struct conn *c)
 {
-  while (c->out_head) {
+  if (c->sending)
+    return 0;                   /* the sender takes what was added */
+  c->sending = true;
+  while (c->out_head && !c->dead) {
     struct iovec iov[OUT_MAX_IOV];
-    int n = 0;
+    int n = 0, err;
     ssize_t r;
 
     for (struct out_item *it = c->out_head; it && n < OUT_MAX_IOV - 1;
@@ -99,15 +115,21 @@ out_flush_locked (struct conn *c)
         iov[n++].iov_len = it->data_len - off;
       }
     }
+    pthread_mutex_unlock (&c->out_lock);
     r = c->t.ops->send (&c->t, iov, n);
+    err = errno;
+    pthread_mutex_lock (&c->out_lock);
     if (r == -1) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        c->sending = false;
         return 0;
-      if (!c->dead)
+      }
+      if (!c->dead) {
+        errno = err;
         conn_debug (c, 1, "sending replies: %m");
+      }
       c->dead = true;
-      out_drop_locked (c);
-      return -1;
+      break;
     }
     while (r > 0) {
       struct out_item *it = c->out_head;
@@ -124,6 +146,11 @@ out_flush_locked (struct conn *c)
         r = 0;
       }
     }
+  }
+  c->sending = false;
+  if (c->dead) {
+    out_drop_locked (c);
+    return -1;
   }
   return 0;
 }
@@ -150,10 +177,10 @@ out_queue (struct conn *c, struct out_item *chain)
   else
     c->out_head = chain;
   c->out_tail = last;
-  if (!c->batching) {
+  if (!c->batching && !c->sending) {
     out_flush_locked (c);
     /* Left over: the connection thread must wait for POLLOUT. */
-    if (c->out_head && !c->polls_out)
+    if (c->out_head && !c->sending && !c->polls_out)
       conn_wake (c);
   }
   pthread_mutex_unlock (&c->out_lock);

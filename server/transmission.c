@@ -1037,9 +1037,12 @@ transmission (struct conn *c)
         c->inflight_bytes >= s->cfg.conn_buffer_limit));
     if (c->dead)
       c->reading_done = true;
-    done = c->reading_done && c->inflight_reqs == 0 &&
+    done = c->reading_done && c->inflight_reqs == 0 && !c->sending &&
       (c->out_head == NULL || c->dead);
-    want_out = c->out_head != NULL && !c->dead;
+    /* A worker sending takes care of the queue: it wakes us if the
+     * socket is full when it stops.
+     */
+    want_out = c->out_head != NULL && !c->dead && !c->sending;
     c->polls_out = want_out;
     want_in = !c->reading_done && !throttled;
     c->throttled = throttled;
