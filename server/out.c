@@ -177,8 +177,8 @@ out_queue (struct conn *c, struct out_item *chain)
   else
     c->out_head = chain;
   c->out_tail = last;
-  if (!c->batching && !c->sending) {
-    out_flush_locked (c);
+  if (!c->batching) {
+    out_flush_locked (c);       /* returns at once if another is sending */
     /* Left over: the connection thread must wait for POLLOUT. */
     if (c->out_head && !c->sending && !c->polls_out)
       conn_wake (c);

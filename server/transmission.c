@@ -557,6 +557,24 @@ now_ns (void)
  * Only CPUs - 1 threads spin at once, so a spinning server never takes
  * the last CPU from its clients.
  */
+/* Take one of the server's max_spinning slots; false if none is free.
+ * A taken slot is given back with spin_end.
+ */
+static bool
+spin_begin (struct server *s)
+{
+  if (atomic_fetch_add (&s->spinning, 1) < s->max_spinning)
+    return true;
+  atomic_fetch_sub (&s->spinning, 1);
+  return false;
+}
+
+static void
+spin_end (struct server *s)
+{
+  atomic_fetch_sub (&s->spinning, 1);
+}
+
 static int
 wait_poll (struct conn *c, struct pollfd *pfd, int nfds, int timeout,
            bool for_input)
@@ -567,18 +585,15 @@ wait_poll (struct conn *c, struct pollfd *pfd, int nfds, int timeout,
 
   if (!for_input || max_ns == 0)
     return poll (pfd, nfds, timeout);
-  if (c->poll_ns > 0 &&
-      atomic_fetch_add (&s->spinning, 1) < s->max_spinning) {
+  if (c->poll_ns > 0 && spin_begin (s)) {
     uint64_t end;
     t0 = now_ns ();
     end = t0 + c->poll_ns;
     do
       r = poll (pfd, nfds, 0);
     while (r == 0 && now_ns () < end);
-    atomic_fetch_sub (&s->spinning, 1);
+    spin_end (s);
   }
-  else if (c->poll_ns > 0)
-    atomic_fetch_sub (&s->spinning, 1);
   if (t0 == 0)
     t0 = now_ns ();
   if (r == 0)
@@ -1002,10 +1017,8 @@ hold_replies (struct conn *c)
   held_replies (c, &reqs, &bytes);
   if (reqs == 0 || reqs >= HOLD_MAX_REPLIES || bytes >= HOLD_MAX_BYTES)
     return;
-  if (atomic_fetch_add (&s->spinning, 1) >= s->max_spinning) {
-    atomic_fetch_sub (&s->spinning, 1);
+  if (!spin_begin (s))
     return;
-  }
   end = now_ns () + c->hold_ns;
   for (;;) {
     struct pollfd pfd = { .fd = c->t.fd_in, .events = POLLIN };
@@ -1020,7 +1033,7 @@ hold_replies (struct conn *c)
         budget_exhausted (c) || now_ns () >= end)
       break;
   }
-  atomic_fetch_sub (&s->spinning, 1);
+  spin_end (s);
   if (c->nr_dispatched > before)
     c->hold_ns = MIN (2 * c->hold_ns, max_ns);
   else
