@@ -14,7 +14,9 @@
 # Environment: BENCH_SECONDS (fio run time, default 4), BENCH_SIZE
 # (default 1G), BENCH_DIR (work directory, default BUILDDIR/bench-serve;
 # must not be tmpfs), BENCH_REPEAT (runs per row, best kept, default 5),
-# BENCH_ONLY (e.g. "tcp" or "unix" to run one transport).
+# BENCH_ONLY (e.g. "tcp" or "unix" to run one transport), BENCH_TESTS
+# (rows to run, e.g. "seq-write-1 seq-write-4"; default all), BENCH_ASIF
+# (0: skip the ASIF-vs-qcow2 pass).
 #
 # Each row is run BENCH_REPEAT times for every server, the servers taking
 # turns (in a rotating order), each run with a fresh server; the best run
@@ -54,7 +56,7 @@ if [ ! -f src.raw ] || [ "$(stat -c %s src.raw)" != "$bytes" ]; then
     head -c "$bytes" /dev/urandom > src.raw
 fi
 has_asif=0
-if "$vdisk" image create blank --fs none --format ASIF --size "$bytes" probe.asif >/dev/null 2>&1; then
+if [ "${BENCH_ASIF:-1}" = 1 ] && "$vdisk" image create blank --fs none --format ASIF --size "$bytes" probe.asif >/dev/null 2>&1; then
     has_asif=1
     rm -f probe.asif
 fi
@@ -109,7 +111,7 @@ image_of () {
 }
 
 declare -A R C
-tests="seq-read-1 seq-read-4 seq-write-1 seq-write-4 rand-read-qd1 rand-read-qd16 rand-write-qd1 rand-write-qd16"
+tests=${BENCH_TESTS:-seq-read-1 seq-read-4 seq-write-1 seq-write-4 rand-read-qd1 rand-read-qd16 rand-write-qd1 rand-write-qd16}
 
 cpu_ticks () { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
@@ -225,7 +227,7 @@ if [ $has_asif = 1 ]; then
     done
 else
     echo
-    echo "(this build has no ASIF: the ASIF rows were skipped)"
+    echo "(no ASIF pass: BENCH_ASIF=0, or this build has no ASIF)"
 fi
 echo
 echo "| peak RSS, 32 clients (fio randrw 4k QD4 x 32 jobs) | vdisk | nbdkit | qemu-nbd |"
