@@ -18,12 +18,13 @@
  *     violations that make the stream unreadable (bad magic, an extended
  *     payload beyond the limit) end the connection.
  *   - READ and WRITE of up to 1 MiB, and CACHE and BLOCK_STATUS of up
- *     to 128 KiB, run inline on the connection thread while they are fast (an
- *     average under 50 us beyond what their data takes at 4 GiB/s, i.e.
- *     served from the page cache); their replies are batched into one
- *     sendmsg.  Everything else, and everything once inline requests
- *     turn slow, goes to the pool, so one slow request never holds up the
- *     others.  Every 32nd request is probed inline again.
+ *     to 128 KiB, run inline on the connection thread while they are
+ *     fast (an average under 50 us beyond what their data takes at
+ *     4 GiB/s, i.e. served from the page cache); their replies are
+ *     batched into one sendmsg.  Everything else, and everything once
+ *     inline requests turn slow, goes to the pool, so one slow request
+ *     never holds up the others.  Every 32nd request is probed inline
+ *     again.
  *   - Back pressure: at most SRV_MAX_INFLIGHT requests and the
  *     connection's byte budget in flight; beyond that the thread stops
  *     reading the socket until replies have been sent.
