@@ -29,9 +29,10 @@
 #define SRV_MAX_OPTIONS            1024   /* options per handshake */
 #define SRV_MAX_INFLIGHT           128    /* requests per connection */
 #define SRV_RXBUF_SIZE             (64u << 10)
-#define SRV_INLINE_MAX             (128u << 10) /* inline CACHE and
-                                                   BLOCK_STATUS size cap */
-#define SRV_INLINE_DATA_MAX        (1u << 20)   /* ... for READ, WRITE */
+#define SRV_INLINE_DATA_MAX        (1u << 20)   /* largest READ or WRITE
+                                                   run inline */
+#define SRV_INLINE_MAX             (128u << 10) /* ... CACHE or
+                                                   BLOCK_STATUS */
 #define SRV_SPARSE_READ_MIN        (64u << 10)  /* reads this big look
                                                    for holes first */
 #define SRV_MAX_EXTENTS            65536  /* descriptors per reply */
