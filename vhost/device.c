@@ -85,6 +85,8 @@ vhost_dev_init (struct vhost_dev *d, struct vhost_blk *blk, unsigned nqueues,
     atomic_init (&q->bad_requests, 0);
     atomic_init (&q->requests, 0);
     atomic_init (&q->broken_count, 0);
+    atomic_init (&q->kicks, 0);
+    atomic_init (&q->interrupts, 0);
     pthread_mutex_init (&q->lock, NULL);
     pthread_cond_init (&q->idle, NULL);
     q->scratch_iov = calloc (VHOST_MAX_SEGS, sizeof *q->scratch_iov);

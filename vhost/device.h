@@ -74,6 +74,9 @@ struct vhost_queue {
   atomic_uint_fast64_t bad_requests; /* malformed chains failed */
   atomic_uint_fast64_t requests;     /* requests taken */
   atomic_uint_fast64_t broken_count; /* times the ring was found corrupt */
+  atomic_uint_fast64_t kicks;        /* notifications from the driver
+                                        (counted by the poll loop) */
+  atomic_uint_fast64_t interrupts;   /* call eventfd signals */
   struct vhost_iov *scratch_iov;     /* VHOST_MAX_SEGS, poll loop only */
   uint8_t *scratch_ind;              /* VHOST_MAX_INDIRECT descriptors */
 

@@ -239,7 +239,8 @@ ops_unmap (void *opaque, struct vhost_mem_region *r)
   r->host = NULL;
 }
 
-static void
+/* Reset an eventfd; the number of signals it had collected. */
+static uint64_t
 drain_eventfd (int fd)
 {
   uint64_t v;
@@ -248,6 +249,7 @@ drain_eventfd (int fd)
   do
     r = read (fd, &v, sizeof v);
   while (r == -1 && errno == EINTR);
+  return r == sizeof v ? v : 0;
 }
 
 static void
@@ -340,7 +342,7 @@ queue_thread (void *arg)
       break;
     }
     if (pfd[0].revents & POLLIN)
-      drain_eventfd (q->kick_fd);
+      atomic_fetch_add (&q->kicks, drain_eventfd (q->kick_fd));
     if (pfd[1].revents & POLLIN)
       drain_eventfd (qr->wake_fd);
     take_requests (qr);
@@ -380,8 +382,11 @@ ops_stop (void *opaque, struct vhost_queue *q)
                 q->index, strerror (errno));
   pthread_join (qr->thread, NULL);
   vhost_queue_wait_idle (q);
-  info (e, "queue %u stopped at index %" PRIu16, q->index,
-        q->vq.last_avail_idx);
+  info (e, "queue %u stopped at index %" PRIu16 " (%" PRIu64 " requests, %"
+        PRIu64 " kicks, %" PRIu64 " interrupts so far)",
+        q->index, q->vq.last_avail_idx, (uint64_t) atomic_load (&q->requests),
+        (uint64_t) atomic_load (&q->kicks),
+        (uint64_t) atomic_load (&q->interrupts));
 }
 
 static void
@@ -814,5 +819,7 @@ vhost_export_get_stats (struct vhost_export *e, struct vhost_export_stats *s)
     s->requests += atomic_load (&q->requests);
     s->bad_requests += atomic_load (&q->bad_requests);
     s->broken_queues += atomic_load (&q->broken_count);
+    s->kicks += atomic_load (&q->kicks);
+    s->interrupts += atomic_load (&q->interrupts);
   }
 }

@@ -48,6 +48,7 @@ push_locked (struct vhost_queue *q, uint16_t head, uint32_t len)
   virtq_push (&q->vq, head, len);
   if (virtq_should_notify (&q->vq)) {
     signal_eventfd (q->call_fd);
+    atomic_fetch_add (&q->interrupts, 1);
     return true;
   }
   return false;
@@ -109,23 +110,27 @@ vhost_queue_process (struct vhost_queue *q, vhost_submit_fn submit,
     virtq_set_notification (&q->vq, false);
     if (virtq_pending (&q->vq, &n, &why) == -1)
       goto broken;
-    if (n == 0) {
+    if (n == 0 && held == NULL) {
       /* Ask for a kick, then look once more: buffers made available
        * before the driver saw our request would get no kick.
        */
       virtq_set_notification (&q->vq, true);
       if (virtq_pending (&q->vq, &n, &why) == -1)
         goto broken;
+      if (n == 0)
+        return submitted;
     }
     if (n == 0) {
       bool alone;
 
-      if (held == NULL)
-        return submitted;
       /* The last request taken: when it is the only one in flight (a
        * guest waiting for each request before the next), run it here
        * and save two thread hand-offs; otherwise the pool runs it.
-       * Either way look at the ring again afterwards.
+       * Either way look at the ring again afterwards, which is why
+       * kicks stay off meanwhile: a request the driver makes available
+       * while we run this one costs it no kick (under TCG a notify is
+       * an exit from translated code and a system call in the vCPU
+       * thread) and us no wake-up.
        */
       pthread_mutex_lock (&q->lock);
       alone = q->inflight == 1;
@@ -239,8 +244,10 @@ void
 vhost_queue_renotify (struct vhost_queue *q)
 {
   pthread_mutex_lock (&q->lock);
-  if (virtq_should_renotify (&q->vq))
+  if (virtq_should_renotify (&q->vq)) {
     signal_eventfd (q->call_fd);
+    atomic_fetch_add (&q->interrupts, 1);
+  }
   pthread_mutex_unlock (&q->lock);
 }
 

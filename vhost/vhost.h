@@ -64,6 +64,8 @@ struct vhost_export_stats {
   uint64_t bad_requests;        /* malformed chains failed */
   uint64_t io_errors;           /* requests completed with IOERR */
   uint64_t broken_queues;       /* rings stopped as corrupt */
+  uint64_t kicks;               /* notifications the driver sent us */
+  uint64_t interrupts;          /* interrupts we sent the driver */
   bool connected;               /* a front end is connected now */
 };
 void vhost_export_get_stats (struct vhost_export *e,

@@ -836,6 +836,73 @@ test_late_kick (void)
   wait_disconnected ();
 }
 
+/* While the poll loop runs a request itself (the only one in flight),
+ * kicks stay off: the loop looks at the ring again when it is done, so
+ * a request published meanwhile needs no kick (under TCG each kick is
+ * an exit from the guest's translated code).  It is taken as soon as
+ * the first one is done, not at the look-again renotify_ms later.
+ */
+static void
+test_no_kick_while_busy (void)
+{
+  struct vd_fault_config fc = { .write_delay_ms = 300 };
+  struct vu vu;
+  uint64_t d, h[2], st[2];
+  uint16_t head[2], got;
+  uint32_t l;
+  struct timespec t0, t1;
+
+  stop_export ();
+  start_export (false, &fc);
+  standard_connect (&vu);
+  d = vu_alloc_b (&vu, 4096, 4096);
+  for (int i = 0; i < 2; ++i) {
+    h[i] = vu_alloc_a (&vu, 16, 16);
+    st[i] = vu_alloc_a (&vu, 1, 1);
+    write_hdr (&vu, h[i], VIRTIO_BLK_T_OUT, 8 * i);
+    *vu_ptr (&vu, st[i]) = 0xff;
+  }
+  {
+    struct vu_seg sg[3] = { { h[0], 16, false }, { d, 4096, false },
+                            { st[0], 1, true } };
+    uint16_t old = vu.q[0].avail_idx;
+    head[0] = vu_add (&vu, 0, sg, 3, false);
+    CHECK (vu_kick_needed (&vu, 0, old));
+    vu_kick (&vu, 0);
+  }
+  usleep (100000);              /* the write is now sleeping in the injector */
+  clock_gettime (CLOCK_MONOTONIC, &t0);
+  {
+    struct vu_seg sg[3] = { { h[1], 16, false }, { d, 4096, false },
+                            { st[1], 1, true } };
+    uint16_t old = vu.q[0].avail_idx;
+    head[1] = vu_add (&vu, 0, sg, 3, false);
+    CHECK (!vu_kick_needed (&vu, 0, old));   /* and we do not kick */
+  }
+  for (int i = 0; i < 2; ++i) {
+    CHECK (vu_wait_used (&vu, 0, &got, &l, 5000) == 1);
+    CHECK (got == head[i] && *vu_ptr (&vu, st[i]) == 0);
+  }
+  clock_gettime (CLOCK_MONOTONIC, &t1);
+  /* 200 ms left of the first write, 300 ms for the second; the
+   * look-again would add renotify_ms (300 ms) on top.
+   */
+  CHECK ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000
+         < 750);
+  for (int i = 0; i < 2; ++i)
+    vu_free_chain (&vu, 0, head[i]);
+  /* Idle again: the next request will want a kick (avail_event is at
+   * the available index).
+   */
+  usleep (50000);
+  CHECK (le16toh (*(uint16_t *) (vu.q[0].used + 4 + 8 * vu.q[0].num))
+         == vu.q[0].avail_idx);
+  vu_close (&vu);
+  wait_disconnected ();
+  stop_export ();
+  start_export (false, NULL);
+}
+
 /* Several queues, and many requests in flight at once. */
 static void
 test_queues_and_concurrency (void)
@@ -1331,6 +1398,7 @@ main (void)
   test_broken_ring ();
   test_notifications ();
   test_late_kick ();
+  test_no_kick_while_busy ();
   test_queues_and_concurrency ();
   test_full_ring ();
   test_reconnect_flush ();

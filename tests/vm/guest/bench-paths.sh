@@ -10,6 +10,7 @@
 # Every job runs for vdt.runtime seconds (the sequential ones wrap around
 # their vdt.size MiB), so each path gets the same time on the guest.
 # Prints, per run:  VDT <name>_<job>_bw_kib=N <name>_<job>_iops=N
+#                   <name>_<job>_ios=N <name>_<job>_irqs=N (requests, interrupts)
 SIZE=${VDT_size:-256}
 RT=${VDT_runtime:-10}
 ROUNDS=${VDT_rounds:-1}
@@ -33,16 +34,33 @@ for nd in $(echo "$VDT_disks" | tr ',' ' '); do
 done
 ndisks=$(echo $names | wc -w)
 
+# Interrupts taken so far by the virtio device behind block device $1
+# (all its vectors): how many completions each interrupt covers depends
+# on the backend, and under TCG every interrupt costs the guest dearly.
+irqs () {
+    v=$(readlink "/sys/block/$1/device")
+    v=${v##*/}
+    awk -v v="$v-" 'index($NF, v) == 1 { for (i = 2; i < NF; i++) if ($i ~ /^[0-9]+$/) n += $i; else break }
+                    END { print n + 0 }' /proc/interrupts
+}
+
 run_fio () {  # DISK NAME RW BS DEPTH [fio options]
     d=$1 name=$2 rw=$3 bs=$4 depth=$5
     shift 5
+    i0=$(irqs "$d")
     out=$(fio --name="$name" --filename=/dev/$d --direct=1 --ioengine=libaio \
               --rw="$rw" --bs="$bs" --iodepth="$depth" --minimal "$@" 2>/dev/console) ||
         vdt_fail "fio $name on $d"
+    i1=$(irqs "$d")
+    # Terse fields: read io_kbytes/bw/iops 6-8, write 47-49; bs in KiB
+    # gives the number of requests.
     case "$rw" in
-        *write) echo "$out" | awk -F';' -v n="$name" '{ print "VDT " n "_bw_kib=" $48 " " n "_iops=" $49 }' ;;
-        *)      echo "$out" | awk -F';' -v n="$name" '{ print "VDT " n "_bw_kib=" $7 " " n "_iops=" $8 }' ;;
-    esac > /dev/console
+        *write) f=47 ;;
+        *)      f=6 ;;
+    esac
+    echo "$out" | awk -F';' -v n="$name" -v f=$f -v bs="$bs" -v irq=$((i1 - i0)) '{
+        k = bs + 0; if (bs ~ /[mM]$/) k *= 1024
+        printf "VDT %s_bw_kib=%s %s_iops=%s %s_ios=%d %s_irqs=%d\n", n, $(f + 1), n, $(f + 2), n, $f / k, n, irq }' > /dev/console
 }
 
 # job ROTATION NAME RW BS DEPTH [fio options]: the job on every disk,
