@@ -64,17 +64,19 @@ trap cleanup EXIT
 img=$work/disk.img
 echo "bench-vhost: writing a ${IMG_MIB} MiB image, one copy per path" >&2
 dd if=/dev/urandom of="$img" bs=1M count="$IMG_MIB" conv=fsync status=none
-# One copy per path (each server locks its file); the sizes differ by
-# 1 MiB so the guest can tell the disks apart.
-cp "$img" "$work/vdisk.raw"
-cp "$img" "$work/qsd.img"; truncate -s $((IMG_MIB + 1))M "$work/qsd.img"
-cp "$img" "$work/nbd.img"; truncate -s $((IMG_MIB + 2))M "$work/nbd.img"
+# One copy per path (each server locks its file).  Which copy a path
+# gets rotates from boot to boot (linked to the path's name below), as
+# the disks' slots do; the sizes differ by 1 MiB per path so the guest
+# can tell the disks apart.
+paths=(vdisk qsd nbd)
+[ $ab = 1 ] && paths+=(vdiskb)
+ndev=${#paths[@]}
+disks=
+for (( i = 0; i < ndev; i++ )); do
+    cp "$img" "$work/copy$i"
+    disks="$disks${disks:+,}${paths[i]}:$((IMG_MIB + i))"
+done
 rm -f "$img"
-disks="vdisk:$IMG_MIB,qsd:$((IMG_MIB + 1)),nbd:$((IMG_MIB + 2))"
-if [ $ab = 1 ]; then
-    cp "$work/vdisk.raw" "$work/vdiskb.raw"; truncate -s $((IMG_MIB + 3))M "$work/vdiskb.raw"
-    disks="$disks,vdiskb:$((IMG_MIB + 3))"
-fi
 sync
 
 start () {  # SOCKET CMD... ; waits for SOCKET
@@ -98,20 +100,35 @@ echo "bench-vhost: load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 failures=0
 for (( r = 1; r <= ROUNDS; r++ )); do
     echo "bench-vhost: round $r/$ROUNDS" >&2
+    for (( i = 0; i < ndev; i++ )); do
+        f=$work/${paths[i]}.img
+        ln -f "$work/copy$(( (i + r - 1) % ndev ))" "$f"
+        truncate -s $((IMG_MIB + i))M "$f"
+    done
     start "$work/vdisk.sock" "$VDISK" serve -v --vhost-user-blk "$work/vdisk.sock" \
-        --caching uncached "$work/vdisk.raw"
+        --caching uncached "$work/vdisk.img"
     start "$work/qsd.sock" qemu-storage-daemon \
         --blockdev "driver=file,node-name=file0,filename=$work/qsd.img,cache.direct=on" \
         --export "type=vhost-user-blk,id=exp0,node-name=file0,addr.type=unix,addr.path=$work/qsd.sock,writable=on,num-queues=1"
     start "$work/nbd.sock" "$VDISK" serve --socket "$work/nbd.sock" \
         --caching uncached "$work/nbd.img"
-    extra=()
+    # The disks' PCI slots rotate from boot to boot: an A/A run (the same
+    # vdisk on two disks) showed a disk's slot alone moving some rows by
+    # ~10%, steadily within a boot.
     if [ $ab = 1 ]; then
         # shellcheck disable=SC2086 # B_ENV is a list of assignments
         start "$work/vdiskb.sock" env $B_ENV "${B_VDISK:-$VDISK}" serve --vhost-user-blk "$work/vdiskb.sock" \
-            --caching uncached "$work/vdiskb.raw"
-        extra=(-chardev "socket,id=vub2,path=$work/vdiskb.sock" -device vhost-user-blk-pci,chardev=vub2,num-queues=1)
+            --caching uncached "$work/vdiskb.img"
     fi
+    slots=()
+    for (( i = 0; i < ndev; i++ )); do
+        case $(( (i + r - 1) % ndev )) in
+            0) slots+=(-chardev "socket,id=vub0,path=$work/vdisk.sock" -device vhost-user-blk-pci,chardev=vub0,num-queues=1) ;;
+            1) slots+=(-chardev "socket,id=vub1,path=$work/qsd.sock" -device vhost-user-blk-pci,chardev=vub1,num-queues=1) ;;
+            2) slots+=(-drive "file=nbd+unix:///?socket=$work/nbd.sock,format=raw,if=virtio,cache=none") ;;
+            3) slots+=(-chardev "socket,id=vub2,path=$work/vdiskb.sock" -device vhost-user-blk-pci,chardev=vub2,num-queues=1) ;;
+        esac
+    done
     console=$work/console.$r
     "${pin[@]}" timeout "$BOOT_TIMEOUT" qemu-system-x86_64 -accel tcg -M pc -m "$VM_MEM" -smp 1 \
         -name bench,debug-threads=on -nodefaults -no-user-config -display none -monitor none \
@@ -119,10 +136,7 @@ for (( r = 1; r <= ROUNDS; r++ )); do
         -kernel "$VM_KERNEL" -initrd "$VM_INITRD" \
         -append "console=ttyS0 panic=-1 quiet loglevel=3 vdt.script=bench-paths vdt.disks=$disks vdt.rounds=$GUEST_ROUNDS vdt.size=$SIZE_MIB vdt.runtime=$RUNTIME" \
         -object "memory-backend-memfd,id=mem,size=${VM_MEM}M,share=on" -numa node,memdev=mem \
-        -chardev "socket,id=vub0,path=$work/vdisk.sock" -device vhost-user-blk-pci,chardev=vub0,num-queues=1 \
-        -chardev "socket,id=vub1,path=$work/qsd.sock" -device vhost-user-blk-pci,chardev=vub1,num-queues=1 \
-        -drive "file=nbd+unix:///?socket=$work/nbd.sock,format=raw,if=virtio,cache=none" \
-        "${extra[@]}" \
+        "${slots[@]}" \
         2> "$work/qemu.log" &
     qpid=$!
     if [ "$PIN" = 1 ]; then
