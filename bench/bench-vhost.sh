@@ -134,7 +134,7 @@ for (( r = 1; r <= ROUNDS; r++ )); do
         -name bench,debug-threads=on -nodefaults -no-user-config -display none -monitor none \
         -serial "file:$console" -no-reboot \
         -kernel "$VM_KERNEL" -initrd "$VM_INITRD" \
-        -append "console=ttyS0 panic=-1 quiet loglevel=3 vdt.script=bench-paths vdt.disks=$disks vdt.rounds=$GUEST_ROUNDS vdt.size=$SIZE_MIB vdt.runtime=$RUNTIME" \
+        -append "console=ttyS0 panic=-1 quiet loglevel=3 vdt.script=bench-paths vdt.disks=$disks vdt.rounds=$GUEST_ROUNDS vdt.first=$(( (r - 1) * GUEST_ROUNDS )) vdt.size=$SIZE_MIB vdt.runtime=$RUNTIME" \
         -object "memory-backend-memfd,id=mem,size=${VM_MEM}M,share=on" -numa node,memdev=mem \
         "${slots[@]}" \
         2> "$work/qemu.log" &
