@@ -14,7 +14,13 @@
 # made separate boots per path disagree from run to run.  All servers use
 # O_DIRECT on the host (vdisk --caching uncached, QEMU cache.direct=on /
 # cache=none).  Prints medians over all runs and the vdisk/qsd and
-# vdisk/nbd ratios, and the same ratios per round.
+# vdisk/nbd ratios, the vdisk/qsd ratio of runs paired in time and per
+# boot, the guest's interrupts per request on each disk, and vdisk's own
+# kicks and interrupts per request.
+#
+# The disks' PCI slots, the image copy each path gets and the order of
+# the disks in each job rotate: ROUNDS a multiple of the number of disks
+# (3, or 4 with an A/B disk) balances them.
 #
 # Usage: bench/bench-vhost.sh [BUILDDIR]
 # Env: ROUNDS (3 boots), GUEST_ROUNDS (1: runs of each job per boot),
@@ -37,14 +43,14 @@ RUNTIME=${RUNTIME:-10}
 IMG_MIB=${IMG_MIB:-1024}
 VM_MEM=${VM_MEM:-512}
 GUEST_ROUNDS=${GUEST_ROUNDS:-1}
-# A guest gets its jobs' time and three minutes more: a hung one (see
-# docs/benchmarks.md) must not hold the run for long.
 B_VDISK=${B_VDISK:-}
 B_ENV=${B_ENV:-}
 ab=0; [ -n "$B_VDISK$B_ENV" ] && ab=1
 PIN=${PIN:-$([ "$(nproc)" -ge 2 ] && echo 1 || echo 0)}
 pin=()
 [ "$PIN" = 1 ] && pin=(taskset -c 0)
+# A guest gets its jobs' time and three minutes more: a hung one (see
+# docs/benchmarks.md) must not hold the run for long.
 njobs=12; [ $ab = 1 ] && njobs=16   # 4 jobs per disk
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-$((njobs * RUNTIME * GUEST_ROUNDS + 180))}
 
@@ -112,14 +118,14 @@ for (( r = 1; r <= ROUNDS; r++ )); do
         --export "type=vhost-user-blk,id=exp0,node-name=file0,addr.type=unix,addr.path=$work/qsd.sock,writable=on,num-queues=1"
     start "$work/nbd.sock" "$VDISK" serve --socket "$work/nbd.sock" \
         --caching uncached "$work/nbd.img"
-    # The disks' PCI slots rotate from boot to boot: an A/A run (the same
-    # vdisk on two disks) showed a disk's slot alone moving some rows by
-    # ~10%, steadily within a boot.
     if [ $ab = 1 ]; then
         # shellcheck disable=SC2086 # B_ENV is a list of assignments
         start "$work/vdiskb.sock" env $B_ENV "${B_VDISK:-$VDISK}" serve --vhost-user-blk "$work/vdiskb.sock" \
             --caching uncached "$work/vdiskb.img"
     fi
+    # The disks' PCI slots rotate from boot to boot, as the image copies
+    # and the guest's order do: an A/A run (the same vdisk on two disks)
+    # showed a fixed arrangement moving a row by ~10%, steadily.
     slots=()
     for (( i = 0; i < ndev; i++ )); do
         case $(( (i + r - 1) % ndev )) in
