@@ -27,6 +27,8 @@
 #      SIZE_MIB (256: region of the sequential jobs), RUNTIME (10:
 #      seconds per job), IMG_MIB (1024), VM_MEM (512), BOOT_TIMEOUT
 #      (the jobs' time + 180 s).
+# ACCEL (tcg; kvm where it works: the guest then no longer sets the pace
+#      of the small requests).
 # PIN (1 when there are 2 CPUs or more): the guest's vCPU thread gets
 #      CPU 1 to itself, QEMU's other threads and every server share CPU 0,
 #      so that no server's thread preempts the guest.
@@ -43,6 +45,7 @@ RUNTIME=${RUNTIME:-10}
 IMG_MIB=${IMG_MIB:-1024}
 VM_MEM=${VM_MEM:-512}
 GUEST_ROUNDS=${GUEST_ROUNDS:-1}
+ACCEL=${ACCEL:-tcg}
 B_VDISK=${B_VDISK:-}
 B_ENV=${B_ENV:-}
 ab=0; [ -n "$B_VDISK$B_ENV" ] && ab=1
@@ -136,7 +139,7 @@ for (( r = 1; r <= ROUNDS; r++ )); do
         esac
     done
     console=$work/console.$r
-    "${pin[@]}" timeout "$BOOT_TIMEOUT" qemu-system-x86_64 -accel tcg -M pc -m "$VM_MEM" -smp 1 \
+    "${pin[@]}" timeout "$BOOT_TIMEOUT" qemu-system-x86_64 -accel "$ACCEL" -M pc -m "$VM_MEM" -smp 1 \
         -name bench,debug-threads=on -nodefaults -no-user-config -display none -monitor none \
         -serial "file:$console" -no-reboot \
         -kernel "$VM_KERNEL" -initrd "$VM_INITRD" \
@@ -146,9 +149,10 @@ for (( r = 1; r <= ROUNDS; r++ )); do
         2> "$work/qemu.log" &
     qpid=$!
     if [ "$PIN" = 1 ]; then
-        # The vCPU thread ("CPU 0/TCG") to CPU 1, once QEMU has made it.
+        # The vCPU thread ("CPU 0/TCG", "CPU 0/KVM") to CPU 1, once QEMU
+        # has made it.
         for (( i = 0; i < 100; i++ )); do
-            tid=$(grep -l '^CPU 0/TCG' /proc/"$(pgrep -P $qpid qemu-system)"/task/*/comm 2>/dev/null | head -n 1 | cut -d/ -f5) || true
+            tid=$(grep -l '^CPU 0/' /proc/"$(pgrep -P $qpid qemu-system)"/task/*/comm 2>/dev/null | head -n 1 | cut -d/ -f5) || true
             [ -n "$tid" ] && { taskset -pc 1 "$tid" >/dev/null; break; }
             sleep 0.05
         done
