@@ -39,6 +39,14 @@ signal_eventfd (int fd)
     vd_warning ("signalling an eventfd: %s", strerror (errno));
 }
 
+/* Interrupt the driver (counted).  Call with q->lock held. */
+static void
+interrupt_locked (struct vhost_queue *q)
+{
+  signal_eventfd (q->call_fd);
+  atomic_fetch_add (&q->interrupts, 1);
+}
+
 /* Return head to the driver.  Call with q->lock held.  Whether the
  * driver was interrupted.
  */
@@ -47,8 +55,7 @@ push_locked (struct vhost_queue *q, uint16_t head, uint32_t len)
 {
   virtq_push (&q->vq, head, len);
   if (virtq_should_notify (&q->vq)) {
-    signal_eventfd (q->call_fd);
-    atomic_fetch_add (&q->interrupts, 1);
+    interrupt_locked (q);
     return true;
   }
   return false;
@@ -244,10 +251,8 @@ void
 vhost_queue_renotify (struct vhost_queue *q)
 {
   pthread_mutex_lock (&q->lock);
-  if (virtq_should_renotify (&q->vq)) {
-    signal_eventfd (q->call_fd);
-    atomic_fetch_add (&q->interrupts, 1);
-  }
+  if (virtq_should_renotify (&q->vq))
+    interrupt_locked (q);
   pthread_mutex_unlock (&q->lock);
 }
 
